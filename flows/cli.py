@@ -1,0 +1,190 @@
+"""The `corpus` command: run the pipeline, query the warehouse, list versions and rules.
+
+Every command takes --warehouse DIR (default: warehouse/, or $CORPUS_WAREHOUSE). Errors a user
+can act on are printed as one line on stderr with a non-zero exit, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import click
+
+from . import warehouse
+from .ingest import RawDirError, discover
+from .schemas import SchemaError
+
+EXAMPLE_QUERY = (
+    "SELECT section, count(*) AS sentences, round(avg(n_words), 1) AS avg_words "
+    "FROM sentences GROUP BY section ORDER BY sentences DESC"
+)
+
+warehouse_option = click.option(
+    "--warehouse",
+    "warehouse_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="warehouse",
+    envvar="CORPUS_WAREHOUSE",
+    show_default=True,
+    help="Warehouse folder (DuckLake catalog, data files, staging, releases).",
+)
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+
+
+def fail(message: str) -> None:
+    click.echo(f"corpus: error: {message}", err=True)
+    sys.exit(1)
+
+
+def _json_default(value):
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+def emit(columns: list[str], rows: list[tuple], fmt: str) -> None:
+    """Print rows as an aligned table, CSV, or a JSON array of objects."""
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif fmt == "json":
+        records = [dict(zip(columns, row)) for row in rows]
+        click.echo(json.dumps(records, ensure_ascii=False, default=_json_default, indent=1))
+    else:
+        click.echo(render_table(columns, rows))
+
+
+def render_table(columns: list[str], rows: list[tuple], max_cell: int = 60) -> str:
+    def cell(value) -> str:
+        text = "NULL" if value is None else str(value)
+        text = text.replace("\n", " ")
+        return text if len(text) <= max_cell else text[: max_cell - 1] + "…"
+
+    cells = [[cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
+    rule = "  ".join("-" * w for w in widths)
+    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+    footer = f"({len(rows)} row{'s' if len(rows) != 1 else ''})"
+    return "\n".join([line.rstrip(), rule, *body, footer])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="corpus-pipeline")
+def main() -> None:
+    """Scraped documents in, a versioned sentence-level dataset out.
+
+    \b
+    corpus run raw/sample          process new/changed files into a new snapshot
+    corpus sql "SELECT ..."        query the current tables (or --at N)
+    corpus versions                list snapshots with their runs
+    corpus rules                   list the cleaning rules
+    """
+
+
+@main.command()
+@click.argument("raw_dir", type=click.Path(path_type=Path), default="raw", required=False)
+@warehouse_option
+@click.option("--shard-size", default=200, show_default=True, help="Documents per shard task.")
+def run(raw_dir: Path, warehouse_dir: Path, shard_size: int) -> None:
+    """Run the pipeline on RAW_DIR (default: raw/) and commit one snapshot.
+
+    Only files that are new or changed (bytes or pipeline version) are processed; files gone
+    from RAW_DIR have their rows removed. Bad files become rejects; the run goes on.
+    """
+    try:
+        discover(raw_dir)
+    except RawDirError as exc:
+        fail(str(exc))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from .build import build_flow  # Prefect is imported only when a run needs it
+
+    wh = warehouse.Warehouse(warehouse_dir)
+    try:
+        with wh.run_lock():
+            summary = build_flow(str(raw_dir), str(warehouse_dir), shard_size)
+    except (warehouse.WarehouseError, SchemaError) as exc:
+        fail(str(exc))
+    click.echo("")
+    click.echo(f"Run {summary.run_id} committed snapshot {summary.snapshot_id} "
+               f"in {summary.seconds:.1f} s")
+    click.echo(f"  files      {summary.n_files} ({summary.n_new} new, {summary.n_changed} changed, "
+               f"{summary.n_unchanged} unchanged, {summary.n_deleted} deleted)")
+    click.echo(f"  documents  {summary.n_documents}")
+    click.echo(f"  sentences  {summary.n_sentences}")
+    click.echo(f"  removed    {summary.n_removed} lines")
+    click.echo(f"  rejects    {summary.n_rejected}")
+    for reject in summary.rejects:
+        click.echo(f"    - {reject['raw_path']}: {reject['error_kind']}: {reject['message']}")
+    click.echo("")
+    click.echo(f'Example: corpus sql "{EXAMPLE_QUERY}"')
+    columns, rows = warehouse.query(wh, EXAMPLE_QUERY)
+    click.echo(render_table(columns, rows))
+
+
+@main.command()
+@click.argument("query")
+@warehouse_option
+@format_option
+@click.option("--at", "snapshot", type=int, default=None, help="Query as of snapshot N.")
+def sql(query: str, warehouse_dir: Path, fmt: str, snapshot: int | None) -> None:
+    """Run a read-only SQL QUERY on the warehouse tables.
+
+    Tables: documents, sentences, removed, rejects, sources, runs.
+    Example: corpus sql "SELECT lang, count(*) FROM sentences GROUP BY lang"
+    """
+    wh = warehouse.Warehouse(warehouse_dir)
+    try:
+        columns, rows = warehouse.query(wh, query, snapshot)
+    except warehouse.WarehouseError as exc:
+        fail(str(exc))
+    except Exception as exc:  # duckdb's errors carry a clear message of their own
+        fail(f"SQL failed: {exc}")
+    emit(columns, rows, fmt)
+
+
+@main.command()
+@warehouse_option
+@format_option
+def versions(warehouse_dir: Path, fmt: str) -> None:
+    """List the warehouse's snapshots with the run that made each and its counts."""
+    wh = warehouse.Warehouse(warehouse_dir)
+    try:
+        con = wh.connect(read_only=True)
+    except warehouse.WarehouseError as exc:
+        fail(str(exc))
+    try:
+        history = warehouse.snapshots(con)
+    finally:
+        con.close()
+    columns = list(history[0]) if history else ["snapshot_id"]
+    emit(columns, [tuple(h.values()) for h in history], fmt)
+
+
+@main.command()
+@format_option
+def rules(fmt: str) -> None:
+    """List the cleaning rules (dotted name and what each removes)."""
+    from .rules import catalogue
+
+    emit(["rule", "description"], catalogue(), fmt)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""Ingest: find raw files, hash them, read sidecar metadata, decode bytes to text.
+
+Takes a raw folder; gives `RawFile` records (path, sha256, size, metadata) and, per file, either
+decoded text with the encoding used or a `Reject` with a clear reason. Never raises for bad
+input: every file ends as text or a reject.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import tomllib
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import charset_normalizer
+
+from .records import DocMeta, Reject, RawFile, SourceInfo, sha256_hex
+from .rules import rules
+
+SIDECAR_NAME = "_sources.toml"
+
+# File signatures of common binary formats saved under a text name.
+_MAGIC = [
+    (b"%PDF-", "a PDF document"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\x7fELF", "an ELF executable"),
+]
+_BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+]
+
+
+class RawDirError(ValueError):
+    """The raw folder itself is unusable (missing, not a folder, no files)."""
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Everything found in a raw folder: files to process, sources, and sidecar problems."""
+
+    files: list[RawFile]
+    sources: list[SourceInfo]
+    rejects: list[Reject]
+
+
+# --- discovery -------------------------------------------------------------------------------
+
+
+def _is_candidate(path: Path, raw_dir: Path) -> bool:
+    rel = path.relative_to(raw_dir)
+    if any(part.startswith(".") for part in rel.parts) or path.name == SIDECAR_NAME:
+        return False
+    # Symlinks are followed only when they stay inside the raw folder.
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(raw_dir.resolve()):
+            return False
+    return path.is_file()
+
+
+def discover(raw_dir: Path) -> list[Path]:
+    """Regular files under raw_dir (hidden files and the sidecar excluded), in sorted order."""
+    if not raw_dir.exists():
+        raise RawDirError(f"raw folder {raw_dir} does not exist")
+    if not raw_dir.is_dir():
+        raise RawDirError(f"raw folder {raw_dir} is not a folder")
+    found = []
+    for dirpath, dirnames, filenames in os.walk(raw_dir):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            path = Path(dirpath) / name
+            if _is_candidate(path, raw_dir):
+                found.append(path)
+    if not found:
+        raise RawDirError(f"raw folder {raw_dir} contains no files")
+    return sorted(found, key=lambda p: p.relative_to(raw_dir).as_posix())
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    data = path.read_bytes()
+    return sha256_hex(data), len(data)
+
+
+# --- sidecar metadata ------------------------------------------------------------------------
+
+
+def _default_source_id(rel_path: str, raw_dir: Path) -> str:
+    """Files without sidecar metadata take their folder's name as source (raw/<source>/...)."""
+    parent = PurePosixPath(rel_path).parent
+    return parent.parts[0] if parent.parts else raw_dir.resolve().name
+
+
+def read_sidecar(raw_dir: Path) -> tuple[dict[str, SourceInfo], dict[str, DocMeta], list[Reject]]:
+    """Parse raw_dir/_sources.toml. A malformed sidecar is a reject, never a crash."""
+    path = raw_dir / SIDECAR_NAME
+    if not path.exists():
+        return {}, {}, []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        return {}, {}, [Reject(SIDECAR_NAME, "metadata", f"{SIDECAR_NAME} is not valid TOML: {exc}")]
+    sources: dict[str, SourceInfo] = {}
+    metas: dict[str, DocMeta] = {}
+    rejects: list[Reject] = []
+    for source_id, info in (data.get("sources") or {}).items():
+        if not isinstance(info, dict):
+            rejects.append(Reject(SIDECAR_NAME, "metadata", f"source {source_id!r} is not a table"))
+            continue
+        sources[source_id] = SourceInfo(
+            source_id, info.get("name"), info.get("kind"), info.get("homepage"), info.get("notes")
+        )
+    root = raw_dir.resolve()
+    for rel, info in (data.get("files") or {}).items():
+        target = (raw_dir / rel).resolve()
+        if not target.is_relative_to(root) or rel.startswith("/"):
+            rejects.append(
+                Reject(SIDECAR_NAME, "metadata", f"entry {rel!r} points outside the raw folder")
+            )
+            continue
+        source_id = info.get("source")
+        if source_id not in sources:
+            rejects.append(
+                Reject(SIDECAR_NAME, "metadata", f"entry {rel!r} names unknown source {source_id!r}")
+            )
+            continue
+        metas[PurePosixPath(rel).as_posix()] = DocMeta(
+            source_id, info.get("title"), info.get("author"), info.get("published"), info.get("url")
+        )
+    return sources, metas, rejects
+
+
+def inventory(raw_dir: Path) -> Inventory:
+    """Discover and hash every file; attach sidecar metadata and source ids."""
+    sources, metas, rejects = read_sidecar(raw_dir)
+    files = []
+    for path in discover(raw_dir):
+        rel = path.relative_to(raw_dir).as_posix()
+        try:
+            sha, size = hash_file(path)
+        except OSError as exc:
+            rejects.append(Reject(rel, "unreadable", f"{rel}: cannot read: {exc.strerror or exc}"))
+            continue
+        meta = metas.get(rel) or DocMeta(_default_source_id(rel, raw_dir))
+        if meta.source_id not in sources:
+            sources[meta.source_id] = SourceInfo(meta.source_id, notes="derived from folder name")
+        files.append(RawFile(rel, sha, size, meta))
+    return Inventory(files, [sources[k] for k in sorted(sources)], rejects)
+
+
+# --- decoding --------------------------------------------------------------------------------
+
+
+def _sniff_binary(data: bytes) -> str | None:
+    for magic, what in _MAGIC:
+        if data.startswith(magic):
+            return what
+    return None
+
+
+def _plausible_western(text: str, max_share: float) -> bool:
+    """True when non-ASCII letters are a small minority: a Western text in a legacy code page.
+
+    A Cyrillic or Greek text decoded as cp1252 is mostly accented Latin letters; a French,
+    German or English one has a few per hundred letters.
+    """
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return False
+    odd = sum(1 for c in letters if ord(c) > 127)
+    if odd / len(letters) > max_share:
+        return False
+    return all(unicodedata.category(c)[0] != "C" for c in text if ord(c) > 127)
+
+
+def decode(data: bytes, raw_path: str) -> tuple[str, str] | Reject:
+    """Bytes -> (text, encoding), or a Reject naming the file and the reason."""
+    limits = rules()["decode"]
+    sha, size = sha256_hex(data), len(data)
+
+    def reject(kind: str, why: str) -> Reject:
+        return Reject(raw_path, kind, f"{raw_path}: {why}", sha, size)
+
+    if not data:
+        return reject("empty", "file is empty (0 bytes)")
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                return reject("undecodable", f"has a {encoding} byte-order mark but {exc.reason}")
+            break
+    else:
+        what = _sniff_binary(data)
+        if what:
+            return reject("binary", f"is {what}, not text")
+        if b"\x00" in data:
+            return reject("binary", "contains NUL bytes: binary data, not text")
+        try:
+            text, encoding = data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = _decode_legacy(data, limits)
+            if text is None:
+                return reject("undecodable", f"is not UTF-8 and no character set fits ({encoding})")
+    if not text.strip():
+        return reject("empty", "contains only whitespace")
+    return text, encoding
+
+
+def _decode_legacy(data: bytes, limits: dict) -> tuple[str | None, str]:
+    try:
+        western = data.decode("cp1252")
+    except UnicodeDecodeError:
+        western = None
+    if western is not None and _plausible_western(western, limits["max_non_ascii_letter_share"]):
+        return western, "cp1252"
+    best = charset_normalizer.from_bytes(data).best()
+    if best is None:
+        return None, "charset detection found no candidate"
+    if best.chaos > limits["max_chaos"]:
+        return None, f"best guess {best.encoding} reads as noise (chaos {best.chaos:.2f})"
+    return str(best), best.encoding

@@ -1,0 +1,241 @@
+"""Pipeline: composes the stages per document and per shard, and plans a run.
+
+`process_document` is pure: raw bytes + identity -> rows for documents, sentences and removed,
+or a reject. `process_shard` reads a shard's files and writes its rows as Parquet under the
+run's staging folder. `plan_run` compares the raw folder with the warehouse's file state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__, schemas
+from .clean import clean
+from .ingest import decode
+from .language import NO_LANGUAGE, block_language, detect, sentence_language
+from .records import RawFile, Reject, SourceInfo, sha256_hex, stable_id
+from .rules import RULES_PATH
+from .segment import segment
+
+DOCUMENT_TABLES = ("documents", "sentences", "removed", "rejects")
+_WORD = re.compile(r"\S*[^\W_]\S*")
+_STAGE_MODULES = ("clean.py", "segment.py", "language.py", "ingest.py", "pipeline.py", "records.py")
+
+
+@cache
+def pipeline_version() -> str:
+    """Hash of the code and rules that decide the rows: a change reprocesses documents."""
+    digest = hashlib.sha256(__version__.encode())
+    here = Path(__file__).parent
+    for name in _STAGE_MODULES:
+        digest.update((here / name).read_bytes())
+    digest.update(RULES_PATH.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class DocumentRows:
+    documents: list[dict] = field(default_factory=list)
+    sentences: list[dict] = field(default_factory=list)
+    removed: list[dict] = field(default_factory=list)
+    rejects: list[dict] = field(default_factory=list)
+
+    def extend(self, other: "DocumentRows") -> None:
+        for name in DOCUMENT_TABLES:
+            getattr(self, name).extend(getattr(other, name))
+
+
+def reject_row(reject: Reject) -> dict:
+    return {
+        "raw_path": reject.raw_path,
+        "raw_sha256": reject.raw_sha256,
+        "raw_bytes": reject.raw_bytes,
+        "error_kind": reject.error_kind,
+        "message": reject.message,
+        "pipeline_version": pipeline_version(),
+    }
+
+
+def _split_list(value: str | None) -> list[str] | None:
+    items = [item.strip() for item in (value or "").split(",") if item.strip()]
+    return items or None
+
+
+def process_document(raw: RawFile, data: bytes, source: SourceInfo | None = None) -> DocumentRows:
+    """One raw file -> its rows (a document with sentences and removals, or one reject)."""
+    decoded = decode(data, raw.raw_path)
+    if isinstance(decoded, Reject):
+        return DocumentRows(rejects=[reject_row(decoded)])
+    text, encoding = decoded
+    cleaned = clean(text, source.name if source else None)
+    doc_id, source_id = raw.doc_id, raw.meta.source_id
+    doc_lang = detect(cleaned.clean_text)
+
+    rows = DocumentRows()
+    block_langs = {}
+    spans = segment(cleaned.clean_text, cleaned.blocks)
+    for block in cleaned.blocks:
+        block_text = cleaned.clean_text[block.char_start : block.char_end]
+        block_langs[block.index] = block_language(block_text, doc_lang)
+    for index, span in enumerate(spans):
+        block = cleaned.blocks[span.block_index]
+        sentence_text = cleaned.clean_text[span.char_start : span.char_end]
+        lang = block_langs[block.index]
+        if (span.char_start, span.char_end) != (block.char_start, block.char_end):
+            lang = sentence_language(sentence_text, lang)
+        rows.sentences.append({
+            "sentence_id": stable_id(doc_id, span.char_start, sentence_text),
+            "doc_id": doc_id,
+            "source_id": source_id,
+            "section": block.section,
+            "block_index": block.index,
+            "sentence_index": index,
+            "char_start": span.char_start,
+            "char_end": span.char_end,
+            "text": sentence_text,
+            "n_words": len(_WORD.findall(sentence_text)),
+            "lang": lang.code,
+            "lang_prob": lang.prob,
+            "comment_author": block.comment_author,
+        })
+    for removed in cleaned.removed:
+        rows.removed.append({
+            "doc_id": doc_id,
+            "source_id": source_id,
+            "line_start": removed.line_start,
+            "line_end": removed.line_end,
+            "text": removed.text,
+            "rule": removed.rule,
+        })
+    meta = cleaned.metadata
+    published = raw.meta.published or meta.get("published")
+    rows.documents.append({
+        "doc_id": doc_id,
+        "source_id": source_id,
+        "raw_path": raw.raw_path,
+        "raw_sha256": raw.raw_sha256,
+        "raw_bytes": raw.raw_bytes,
+        "encoding": encoding,
+        "format": "text",
+        "title": raw.meta.title or meta.get("title"),
+        "author": raw.meta.author or meta.get("author"),
+        "published": date.fromisoformat(published) if published else None,
+        "url": raw.meta.url,
+        "issue": meta.get("issue"),
+        "categories": _split_list(meta.get("categories")),
+        "tags": _split_list(meta.get("tags")),
+        "lang": doc_lang.code,
+        "lang_prob": doc_lang.prob,
+        "clean_text": cleaned.clean_text,
+        "clean_sha256": sha256_hex(cleaned.clean_text.encode("utf-8")),
+        "n_lines": cleaned.n_lines,
+        "n_blocks": len(cleaned.blocks),
+        "n_sentences": len(spans),
+        "n_removed_lines": sum(r.line_end - r.line_start + 1 for r in cleaned.removed),
+        "repaired_chars": cleaned.repaired_chars,
+        "normalised_chars": cleaned.normalised_chars,
+        "pipeline_version": pipeline_version(),
+    })
+    return rows
+
+
+# --- shards ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What one shard staged: row counts per table (files are at staging/<table>/<shard>)."""
+
+    shard: int
+    counts: dict[str, int]
+
+
+def shard_file(staging: Path, table: str, shard: int) -> Path:
+    return staging / table / f"shard-{shard:05d}.parquet"
+
+
+def write_table(path: Path, table: pa.Table) -> None:
+    """Write Parquet atomically (tmp + rename) so a killed run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp, compression="zstd", row_group_size=64_000)
+    tmp.replace(path)
+
+
+def rows_to_table(name: str, rows: list[dict]) -> pa.Table:
+    contract = schemas.table(name)
+    table = contract.to_arrow(rows)
+    if table.num_rows:
+        table = table.sort_by([(key, "ascending") for key in contract.sort_by])
+    return table
+
+
+def process_shard(
+    raw_dir: Path, files: list[RawFile], sources: dict[str, SourceInfo], staging: Path, shard: int
+) -> ShardResult:
+    """Process a shard of files and stage its rows; unreadable files become rejects."""
+    rows = DocumentRows()
+    for raw in files:
+        try:
+            data = (raw_dir / raw.raw_path).read_bytes()
+        except OSError as exc:
+            reason = f"{raw.raw_path}: cannot read: {exc.strerror or exc}"
+            rows.rejects.append(reject_row(Reject(raw.raw_path, "unreadable", reason)))
+            continue
+        if sha256_hex(data) != raw.raw_sha256:
+            reason = f"{raw.raw_path}: changed while the run was reading it"
+            rows.rejects.append(reject_row(Reject(raw.raw_path, "unreadable", reason)))
+            continue
+        rows.extend(process_document(raw, data, sources.get(raw.meta.source_id)))
+    counts = {}
+    for name in DOCUMENT_TABLES:
+        table = rows_to_table(name, getattr(rows, name))
+        counts[name] = table.num_rows
+        write_table(shard_file(staging, name, shard), table)
+    return ShardResult(shard, counts)
+
+
+# --- planning --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which files a run processes, and which raw paths it deletes from the warehouse."""
+
+    new: list[RawFile]
+    changed: list[RawFile]
+    unchanged: list[RawFile]
+    deleted: list[str]
+
+    @property
+    def to_process(self) -> list[RawFile]:
+        return sorted(self.new + self.changed, key=lambda f: f.raw_path)
+
+
+def plan_run(files: list[RawFile], known: dict[str, tuple[str | None, str]]) -> Plan:
+    """Compare discovered files with the warehouse's {raw_path: (raw_sha256, pipeline_version)}."""
+    new, changed, unchanged = [], [], []
+    version = pipeline_version()
+    for raw in files:
+        state = known.get(raw.raw_path)
+        if state is None:
+            new.append(raw)
+        elif state != (raw.raw_sha256, version):
+            changed.append(raw)
+        else:
+            unchanged.append(raw)
+    present = {raw.raw_path for raw in files}
+    deleted = sorted(path for path in known if path not in present)
+    return Plan(new, changed, unchanged, deleted)
+
+
+def shards(files: list[RawFile], shard_size: int) -> list[list[RawFile]]:
+    return [files[i : i + shard_size] for i in range(0, len(files), shard_size)]

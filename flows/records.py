@@ -1,0 +1,109 @@
+"""Plain records passed between stages. No I/O, no behaviour beyond small derived values."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import xxhash
+
+
+def stable_id(*parts: object) -> str:
+    """Deterministic 16-hex-digit id of its parts (never Python's salted hash())."""
+    return xxhash.xxh3_64_hexdigest("\x1f".join(str(p) for p in parts).encode("utf-8"))
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    source_id: str
+    name: str | None = None
+    kind: str | None = None
+    homepage: str | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class DocMeta:
+    """What the sidecar says about one file (all optional)."""
+
+    source_id: str
+    title: str | None = None
+    author: str | None = None
+    published: str | None = None  # ISO date
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """A discovered input file: identity and content hash, bytes read lazily by the caller."""
+
+    raw_path: str  # relative to the raw folder, POSIX separators
+    raw_sha256: str
+    raw_bytes: int
+    meta: DocMeta
+
+    @property
+    def doc_id(self) -> str:
+        return stable_id("path", self.raw_path)
+
+
+@dataclass(frozen=True)
+class Reject:
+    raw_path: str
+    error_kind: str
+    message: str
+    raw_sha256: str | None = None
+    raw_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class RemovedLine:
+    line_start: int  # 1-based, inclusive
+    line_end: int
+    text: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class Block:
+    """A kept run of text in the clean text, with where it came from."""
+
+    index: int
+    section: str  # title | heading | body | list_item | quote | caption | comment
+    char_start: int
+    char_end: int
+    line_start: int
+    line_end: int
+    comment_author: str | None = None
+
+
+@dataclass
+class Cleaned:
+    """Output of the clean stage for one document."""
+
+    clean_text: str
+    blocks: list[Block]
+    removed: list[RemovedLine]
+    metadata: dict[str, str] = field(default_factory=dict)
+    n_lines: int = 0
+    repaired_chars: int = 0
+    normalised_chars: int = 0
+
+
+@dataclass(frozen=True)
+class Span:
+    """A sentence: offsets into the clean text and the block it lies in."""
+
+    block_index: int
+    char_start: int
+    char_end: int
+
+
+@dataclass(frozen=True)
+class Lang:
+    code: str | None
+    prob: float | None

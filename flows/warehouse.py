@@ -1,0 +1,285 @@
+"""Warehouse: the only module that opens DuckDB connections or speaks DuckLake's SQL.
+
+Takes a warehouse folder (catalog in SQLite, Parquet data files beside it) and staged Parquet
+shards; gives connections with the tables visible by name (current or at a snapshot), the
+file state the planner needs, one-transaction publishing, and the snapshot history.
+Moving the catalog elsewhere (PostgreSQL) is a change to `catalog_uri` and the extensions here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+
+import duckdb
+
+from . import schemas
+from .records import SourceInfo
+
+DUCKDB_VERSION = "v" + duckdb.__version__
+LAKE = "lake"
+
+
+class WarehouseError(RuntimeError):
+    """A problem with the warehouse a user can act on (message is shown as is)."""
+
+
+def _extension_path(name: str) -> Path:
+    """The extension binary shipped in the duckdb-extension-<name> wheel (no download)."""
+    package = f"duckdb_extension_{name}"
+    spec = find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise WarehouseError(f"DuckDB extension package {package} is not installed")
+    base = Path(next(iter(spec.submodule_search_locations)))
+    path = base / "extensions" / DUCKDB_VERSION / f"{name}.duckdb_extension"
+    if not path.exists():
+        raise WarehouseError(f"{path} is missing: reinstall {package}=={duckdb.__version__}")
+    return path
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    for name in names:
+        con.execute(f"LOAD '{_extension_path(name)}'")
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    root: Path
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "catalog.sqlite"
+
+    @property
+    def data_path(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".run.lock"
+
+    def exists(self) -> bool:
+        return self.catalog.exists()
+
+    def catalog_uri(self) -> str:
+        return f"ducklake:sqlite:{self.catalog}"
+
+    def connect(self, read_only: bool = True, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
+        """A connection with the lake attached and in use, so tables are visible by name."""
+        if read_only and not self.exists():
+            raise WarehouseError(
+                f"no warehouse at {self.root}: run `corpus run RAW_DIR --warehouse {self.root}` first"
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        )
+        load_extensions(con, "ducklake", "sqlite_scanner")
+        options = ["READ_ONLY"] if read_only else [
+            f"DATA_PATH {_quote(str(self.data_path) + os.sep)}",
+            "DATA_INLINING_ROW_LIMIT 0",
+        ]
+        if snapshot is not None:
+            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+        try:
+            con.execute(f"ATTACH {_quote(self.catalog_uri())} AS {LAKE} ({', '.join(options)})")
+        except duckdb.Error as exc:
+            con.close()
+            raise WarehouseError(f"cannot open warehouse {self.root}: {exc}") from exc
+        con.execute(f"USE {LAKE}")
+        return con
+
+    @contextmanager
+    def run_lock(self) -> Iterator[None]:
+        """Exclusive lock for a run: a second run on the same warehouse fails fast and clearly."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise WarehouseError(
+                    f"warehouse {self.root} is busy: a run is in progress ({holder}); "
+                    "try again when it has finished"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.truncate(0)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [LAKE]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def current_snapshot(con: duckdb.DuckDBPyConnection) -> int | None:
+    row = con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def file_state(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, str]]:
+    """{raw_path: (raw_sha256, pipeline_version)} of every document and reject."""
+    if not {"documents", "rejects"} <= existing_tables(con):
+        return {}
+    rows = con.execute(
+        "SELECT raw_path, raw_sha256, pipeline_version FROM documents "
+        "UNION ALL SELECT raw_path, raw_sha256, pipeline_version FROM rejects"
+    ).fetchall()
+    return {path: (sha, version) for path, sha, version in rows}
+
+
+def snapshots(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Snapshot history joined with the runs that made them (newest last)."""
+    has_runs = "runs" in existing_tables(con)
+    run_cols = (
+        "r.run_id, r.code_version, r.n_new, r.n_changed, r.n_unchanged, r.n_deleted, "
+        "r.n_rejected, r.n_documents, r.n_sentences"
+    )
+    join = f"LEFT JOIN runs r ON r.snapshot_id = s.snapshot_id" if has_runs else ""
+    select_runs = run_cols if has_runs else "NULL AS run_id"
+    query = (
+        f"SELECT s.snapshot_id, s.snapshot_time, s.commit_message, {select_runs} "
+        f"FROM {LAKE}.snapshots() s {join} ORDER BY s.snapshot_id"
+    )
+    cursor = con.execute(query)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create missing tables from schemas/; refuse to write into a table that differs."""
+    present = existing_tables(con)
+    for name, contract in schemas.tables().items():
+        if name not in present:
+            cols = ", ".join(
+                f"{col} {sql_type}{'' if c.nullable else ' NOT NULL'}"
+                for (col, sql_type), c in zip(contract.duckdb_columns(), contract.columns)
+            )
+            con.execute(f"CREATE TABLE {name} ({cols})")
+            continue
+        actual = con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() "
+            "WHERE database_name = ? AND table_name = ? ORDER BY column_index",
+            [LAKE, name],
+        ).fetchall()
+        if [(c, t) for c, t in actual] != contract.duckdb_columns():
+            raise schemas.SchemaError(
+                f"warehouse table {name} has columns {actual}, schemas/{name}.toml says "
+                f"{contract.duckdb_columns()}: migrate the warehouse or use a new one"
+            )
+
+
+def _insert_staged(con: duckdb.DuckDBPyConnection, table: str, files: list[Path]) -> None:
+    if not files:
+        return
+    contract = schemas.table(table)
+    columns = ", ".join(contract.column_names)
+    order = ", ".join(contract.sort_by)
+    paths = "[" + ", ".join(_quote(str(p)) for p in files) + "]"
+    con.execute(
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM read_parquet({paths}) ORDER BY {order}"
+    )
+
+
+def _replace_sources(con: duckdb.DuckDBPyConnection, sources: list[SourceInfo]) -> None:
+    rows = [(s.source_id, s.name, s.kind, s.homepage, s.notes) for s in sources]
+    current = con.execute(
+        "SELECT source_id, name, kind, homepage, notes FROM sources ORDER BY source_id"
+    ).fetchall()
+    if current == sorted(rows):
+        return
+    con.execute("DELETE FROM sources")
+    con.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?)", sorted(rows))
+
+
+def publish(
+    wh: Warehouse,
+    staged: dict[str, list[Path]],
+    replace_paths: list[str],
+    sources: list[SourceInfo],
+    run_row: dict,
+) -> int:
+    """Commit a run in ONE DuckLake transaction: replace rows of `replace_paths` with the
+    staged shards, refresh sources, append the run row. Returns the new snapshot id.
+
+    Nothing is visible to readers until COMMIT; any error rolls the whole run back.
+    """
+    con = wh.connect(read_only=False)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        _ensure_tables(con)
+        base = current_snapshot(con)
+        snapshot_id = (base or 0) + 1
+        if replace_paths:
+            con.execute("CREATE TEMP TABLE replace_paths (raw_path VARCHAR)")
+            con.executemany("INSERT INTO replace_paths VALUES (?)", [[p] for p in replace_paths])
+            doc_ids = "SELECT doc_id FROM documents WHERE raw_path IN (SELECT raw_path FROM replace_paths)"
+            for table in ("sentences", "removed"):
+                con.execute(f"DELETE FROM {table} WHERE doc_id IN ({doc_ids})")
+            for table in ("documents", "rejects"):
+                con.execute(f"DELETE FROM {table} WHERE raw_path IN (SELECT raw_path FROM replace_paths)")
+        for table in ("documents", "sentences", "removed", "rejects"):
+            _insert_staged(con, table, staged.get(table, []))
+        _replace_sources(con, sources)
+        row = dict(run_row, base_snapshot_id=base, snapshot_id=snapshot_id)
+        row["stage_seconds"] = json.dumps(row["stage_seconds"], sort_keys=True)
+        columns = schemas.table("runs").column_names
+        con.execute(
+            f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+            [row[c] for c in columns],
+        )
+        con.execute(
+            f"CALL {LAKE}.set_commit_message('corpus', ?, extra_info => ?)",
+            [f"run {row['run_id']}", json.dumps({"run_id": row["run_id"]})],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        raise
+    finally:
+        con.close()
+    return snapshot_id
+
+
+def query(wh: Warehouse, sql: str, snapshot: int | None = None) -> tuple[list[str], list[tuple]]:
+    """Run read-only SQL with the tables visible by name; (column names, rows)."""
+    con = wh.connect(read_only=True, snapshot=snapshot)
+    try:
+        cursor = con.execute(sql)
+        if cursor.description is None:
+            return [], []
+        return [d[0] for d in cursor.description], cursor.fetchall()
+    finally:
+        con.close()

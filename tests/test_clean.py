@@ -1,0 +1,138 @@
+from pathlib import Path
+
+import pytest
+
+from flows.clean import clean, normalise_line, parse_date
+from flows.ingest import decode
+from flows.segment import segment
+from tests.conftest import SAMPLE
+from tests.invariants import assert_lines_accounted, assert_sentences_cover
+
+
+def sections(cleaned):
+    return [(b.section, cleaned.clean_text[b.char_start : b.char_end]) for b in cleaned.blocks]
+
+
+def removals(cleaned):
+    return [(r.line_start, r.rule) for r in cleaned.removed]
+
+
+def test_odd_spaces_invisibles_and_controls_are_normalised_and_counted():
+    text, repaired, normalised = normalise_line("Log\u00a0Out\u00a0/\u00a0 Change\u00ad\u200b\x07 ")
+    assert text == "Log Out / Change"
+    assert repaired == 0
+    assert normalised > 0
+
+
+def test_mojibake_is_repaired_but_typography_is_kept():
+    text, repaired, _ = normalise_line("The Mona Lisa doesn\u00e2\u20ac\u2122t have eyebrows.")
+    assert text == "The Mona Lisa doesn\u2019t have eyebrows."
+    assert repaired > 0
+    kept = "\u201cQuoted\u201d \u2014 and\u2026 \ufb01ne"
+    assert normalise_line(kept) == (kept, 0, 0)
+
+
+def test_title_standfirst_heading_body_and_chrome():
+    doc = (
+        "Downloading PDF. Please wait... Issue 2550\n\n"
+        "A short title\n\n"
+        "A standfirst that sums the piece up\n\n"
+        "First paragraph of the article, long enough to be a real paragraph of body text here.\n\n"
+        "A Heading\n\n"
+        "Second paragraph of the article, also long enough to follow a heading as its body.\n\n"
+        "Sign up for our daily email update \u2018Breakfast in Red\u2019\n"
+    )
+    cleaned = clean(doc)
+    assert sections(cleaned) == [
+        ("title", "A short title"),
+        ("standfirst", "A standfirst that sums the piece up"),
+        ("body", "First paragraph of the article, long enough to be a real paragraph of body text here."),
+        ("heading", "A Heading"),
+        ("body", "Second paragraph of the article, also long enough to follow a heading as its body."),
+    ]
+    assert removals(cleaned) == [(1, "chrome.pdf_download"), (13, "chrome.newsletter_signup")]
+    assert cleaned.metadata == {"issue": "2550", "title": "A short title"}
+    assert_lines_accounted(doc, cleaned)
+
+
+def test_repeated_caption_keeps_one_copy_as_caption():
+    caption = "Joseph Stalin in a secret police photo (above)"
+    doc = f"Body text that opens the article and runs on for a while.\n\n{caption}\n\n{caption}\n\nMore body text."
+    cleaned = clean(doc)
+    assert sections(cleaned) == [
+        ("body", "Body text that opens the article and runs on for a while."),
+        ("caption", caption),
+        ("body", "More body text."),
+    ]
+    assert removals(cleaned) == [(5, "repeat.duplicate_line")]
+
+
+def test_list_items_lose_their_bullets():
+    cleaned = clean("Intro paragraph that is clearly a sentence.\n\u2022 First item\n- Second item\n2. Third item")
+    assert sections(cleaned) == [
+        ("body", "Intro paragraph that is clearly a sentence."),
+        ("list_item", "First item"),
+        ("list_item", "Second item"),
+        ("list_item", "Third item"),
+    ]
+
+
+def test_wordpress_comments_take_the_following_attribution():
+    doc = "\n".join([
+        "The post itself, with an argument that runs to a full sentence.",
+        "3 Comments so far",
+        "Leave a comment",
+        "Great post, thanks.",
+        "Comment by Alice",
+        "I disagree with the second point.",
+        "Comment by Bob",
+        "[\u2026] linked from my blog [\u2026]",
+        "Pingback by Some Blog \u00bb A Post",
+        "Leave a Reply",
+        "%d bloggers like this:",
+    ])
+    cleaned = clean(doc)
+    assert [(b.section, b.comment_author) for b in cleaned.blocks] == [
+        ("body", None), ("comment", "Alice"), ("comment", "Bob"),
+    ]
+    assert removals(cleaned) == [
+        (2, "comment.thread_header"), (3, "comment.thread_header"), (5, "comment.attribution"),
+        (7, "comment.attribution"), (8, "comment.pingback"), (9, "comment.pingback"),
+        (10, "chrome.comment_form"), (11, "chrome.social_likes"),
+    ]
+
+
+def test_blog_head_metadata_moves_out_of_the_text():
+    doc = (
+        "Lair Of A Squirrel Red\n\nMaking sense of Stalinism. by korakious\n"
+        "January 27, 2008, 12:04 am\nFiled under: Lenin, Trotskyists, USSR | Tags:\n\n"
+        "A few days ago was the anniversary."
+    )
+    cleaned = clean(doc, source_name="Lair Of A Squirrel Red")
+    assert sections(cleaned) == [("body", "A few days ago was the anniversary.")]
+    assert removals(cleaned) == [
+        (1, "chrome.site_name"), (3, "meta.byline_title"), (4, "meta.dateline"), (5, "meta.categories"),
+    ]
+    assert cleaned.metadata == {
+        "title": "Making sense of Stalinism.", "author": "korakious",
+        "published": "2008-01-27", "categories": "Lenin, Trotskyists, USSR",
+    }
+
+
+def test_offsets_of_blocks_point_into_clean_text():
+    cleaned = clean("One paragraph here.\r\n\r\nAnother one there.\rThird.")
+    assert cleaned.clean_text == "One paragraph here.\n\nAnother one there.\n\nThird."
+    assert [(b.line_start, b.char_start, b.char_end) for b in cleaned.blocks] == [(1, 0, 19), (3, 21, 39), (4, 41, 47)]
+
+
+def test_parse_date():
+    assert parse_date("January 27, 2008") == "2008-01-27"
+    assert parse_date("Smarch 1, 2008") is None
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLE.glob("*.txt")), ids=lambda p: p.name[:3])
+def test_every_sample_line_and_character_is_accounted_for(path: Path):
+    text, _ = decode(path.read_bytes(), path.name)
+    cleaned = clean(text)
+    assert_lines_accounted(text, cleaned)
+    assert_sentences_cover(cleaned.clean_text, segment(cleaned.clean_text, cleaned.blocks))

@@ -1,0 +1,131 @@
+"""End to end: the real Prefect flow (temporary server), the real DuckLake warehouse, the CLI."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from flows.cli import main
+from tests.conftest import SAMPLE
+
+OFFSET_MISMATCHES = (
+    "SELECT count(*) AS bad FROM sentences s JOIN documents d USING (doc_id) "
+    "WHERE substr(d.clean_text, s.char_start + 1, s.char_end - s.char_start) <> s.text"
+)
+
+
+def corpus(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def sql_json(wh: Path, query: str) -> list[dict]:
+    return json.loads(corpus("sql", "--warehouse", str(wh), "--format", "json", query))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The sample plus three bad files, run twice into one warehouse."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    raw = tmp / "raw"
+    raw.mkdir()
+    for path in SAMPLE.iterdir():
+        (raw / path.name).write_bytes(path.read_bytes())
+    (raw / "empty.txt").write_bytes(b"")
+    (raw / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    (raw / "invalid-utf8.txt").write_bytes(bytes(range(0x80, 0x100)) * 8)
+    wh = tmp / "wh"
+    first = corpus("run", str(raw), "--warehouse", str(wh))
+    sentences_after_first = sql_json(wh, "SELECT * FROM sentences ORDER BY sentence_id")
+    second = corpus("run", str(raw), "--warehouse", str(wh))
+    return wh, first, second, sentences_after_first
+
+
+def test_first_run_prints_summary_and_example_query(built):
+    _, first, _, _ = built
+    assert "committed snapshot 1" in first
+    assert "files      8 (8 new, 0 changed, 0 unchanged, 0 deleted)" in first
+    assert "documents  5" in first
+    assert "rejects    3" in first
+    assert "Example: corpus sql" in first and "body" in first
+
+
+def test_rejects_are_recorded_with_reasons(built):
+    wh, *_ = built
+    assert sql_json(wh, "SELECT raw_path, error_kind, message FROM rejects ORDER BY raw_path") == [
+        {"raw_path": "empty.txt", "error_kind": "empty", "message": "empty.txt: file is empty (0 bytes)"},
+        {"raw_path": "image.txt", "error_kind": "binary", "message": "image.txt: is a PNG image, not text"},
+        {"raw_path": "invalid-utf8.txt", "error_kind": "undecodable",
+         "message": "invalid-utf8.txt: is not UTF-8 and no character set fits (charset detection found no candidate)"},
+    ]
+
+
+def test_offsets_hold_in_duckdb_for_every_sentence(built):
+    wh, *_ = built
+    assert sql_json(wh, OFFSET_MISMATCHES) == [{"bad": 0}]
+    assert sql_json(wh, "SELECT count(*) AS n FROM sentences WHERE trim(text) = ''") == [{"n": 0}]
+
+
+def test_sources_come_from_the_sidecar(built):
+    wh, *_ = built
+    rows = sql_json(wh, "SELECT source_id, count(*) AS docs FROM documents GROUP BY 1 ORDER BY 1")
+    assert [r["source_id"] for r in rows] == [
+        "article_001", "book_chapter_003", "communist_revolution", "lair_of_a_squirrel_red", "socialist_worker",
+    ]
+    blog = sql_json(wh, "SELECT title, author, published FROM documents WHERE source_id = 'lair_of_a_squirrel_red'")
+    assert blog == [{"title": "Making sense of Stalinism.", "author": "korakious", "published": "2008-01-27"}]
+
+
+def test_second_run_changes_no_data_and_keeps_identical_sentences(built):
+    wh, _, second, sentences_after_first = built
+    assert "files      8 (0 new, 0 changed, 8 unchanged, 0 deleted)" in second
+    assert "sentences  0" in second
+    assert sql_json(wh, "SELECT * FROM sentences ORDER BY sentence_id") == sentences_after_first
+    runs = json.loads(corpus("versions", "--warehouse", str(wh), "--format", "json"))
+    assert [(v["snapshot_id"], v["n_new"], v["n_sentences"]) for v in runs[1:]] == [
+        (1, 8, len(sentences_after_first)), (2, 0, 0),
+    ]
+
+
+def test_sql_count_answers_from_the_warehouse(built):
+    wh, *_ = built
+    output = corpus("sql", "--warehouse", str(wh), "select count(*) from sentences")
+    count = sql_json(wh, "select count(*) AS n from sentences")[0]["n"]
+    assert output.splitlines()[2].strip() == str(count)
+    csv_output = corpus("sql", "--warehouse", str(wh), "--format", "csv", "select 1 AS a, 'x' AS b")
+    assert csv_output == "a,b\n1,x\n"
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "does-not-exist"], "corpus: error: raw folder does-not-exist does not exist"),
+        (["run", "empty-dir"], "corpus: error: raw folder empty-dir contains no files"),
+        (["sql", "select 1", "--warehouse", "nowhere"], "corpus: error: no warehouse at nowhere"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
+    (tmp_path / "empty-dir").mkdir()
+    result = _cli(*args, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith(message)
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_sql_is_a_clear_error(built, tmp_path):
+    wh, *_ = built
+    result = _cli("sql", "--warehouse", str(wh), "SELECT * FROM no_such_table", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("corpus: error: SQL failed: Catalog Error")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,76 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flows.records import Block
+from flows.segment import align, segment
+from tests.invariants import assert_sentences_cover
+
+
+def spans_text(text, spans):
+    return [text[a:b] for a, b in spans]
+
+
+def test_align_maps_trimmed_pieces_back_to_exact_offsets():
+    text = "First one.  Second  one.\tThird."
+    spans = align(text, ["First one. ", "Second one.", "Third."])
+    assert spans_text(text, spans) == ["First one.", "Second  one.", "Third."]
+
+
+def test_align_falls_back_to_whole_block_when_the_splitter_rewrote_text():
+    text = "Don\u2019t stop. Go on."
+    assert align(text, ["Don't stop.", "Go on."]) == [(0, len(text))]
+
+
+def test_align_gives_dropped_trailing_text_to_the_last_sentence():
+    text = "One. Two. tail"
+    assert spans_text(text, align(text, ["One.", "Two."])) == ["One.", "Two. tail"]
+
+
+def test_segment_never_crosses_blocks():
+    clean_text = "A Heading\n\nBody sentence one. Body sentence two."
+    blocks = [Block(0, "heading", 0, 9, 1, 1), Block(1, "body", 11, len(clean_text), 3, 3)]
+    spans = segment(clean_text, blocks)
+    assert [(s.block_index, clean_text[s.char_start : s.char_end]) for s in spans] == [
+        (0, "A Heading"), (1, "Body sentence one."), (1, "Body sentence two."),
+    ]
+
+
+def test_hard_cases_from_the_sample_articles():
+    clean_text = (
+        "In June 1907 in Tiflis, he staged a successful attack. "
+        "It cost $1.2 million, i.e. a fortune. "
+        "He said the U.S. economy would grow."
+    )
+    spans = segment(clean_text, [Block(0, "body", 0, len(clean_text), 1, 1)])
+    assert [clean_text[s.char_start : s.char_end] for s in spans] == [
+        "In June 1907 in Tiflis, he staged a successful attack.",
+        "It cost $1.2 million, i.e. a fortune.",
+        "He said the U.S. economy would grow.",
+    ]
+
+
+words = st.sampled_from(["Dr.", "Mr.", "U.S.", "etc.", "i.e.", "word", "The", "end.", "\u201cQuote.\u201d",
+                         "(aside)", "\u2014", "1.2", "Oct.", "7.", "\u2026", "caf\u00e9", "!", "?"])
+blocks_text = st.lists(
+    st.lists(words, min_size=1, max_size=25).map(" ".join)
+    .flatmap(lambda s: st.sampled_from([s, "  " + s, s + " \t", s.replace(" ", "\u00a0", 1)])),
+    min_size=1, max_size=5,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(blocks_text)
+def test_sentences_cover_every_block_exactly(texts):
+    pieces, blocks, offset = [], [], 0
+    for index, text in enumerate(texts):
+        if pieces:
+            offset += 2
+        blocks.append(Block(index, "body", offset, offset + len(text), index + 1, index + 1))
+        pieces.append(text)
+        offset += len(text)
+    clean_text = "\n\n".join(pieces)
+    spans = segment(clean_text, blocks)
+    assert_sentences_cover(clean_text, spans)
+    for span in spans:
+        block = blocks[span.block_index]
+        assert block.char_start <= span.char_start < span.char_end <= block.char_end

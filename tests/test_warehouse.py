@@ -1,0 +1,86 @@
+from pathlib import Path
+
+import pytest
+
+from flows import schemas, warehouse
+from flows.pipeline import process_shard
+from flows.records import DocMeta, RawFile, SourceInfo, sha256_hex
+from flows.warehouse import Warehouse, WarehouseError
+
+RUN_ROW = {
+    "run_id": "r1", "started_at": None, "finished_at": None, "code_version": "0", "pipeline_version": "p",
+    "schema_version": "1", "raw_dir": "raw", "n_files": 1, "n_new": 1, "n_changed": 0,
+    "n_unchanged": 0, "n_deleted": 0, "n_rejected": 0, "n_documents": 1, "n_sentences": 2,
+    "n_removed": 0, "seconds": 0.0, "stage_seconds": {},
+}
+
+
+def _stage(tmp_path: Path, name: str, text: str, shard: int = 1):
+    raw_dir = tmp_path / "raw"
+    raw_dir.mkdir(exist_ok=True)
+    (raw_dir / name).write_text(text)
+    data = (raw_dir / name).read_bytes()
+    raw = RawFile(name, sha256_hex(data), len(data), DocMeta("src"))
+    staging = tmp_path / f"staging{shard}"
+    process_shard(raw_dir, [raw], {}, staging, shard)
+    return {t: sorted((staging / t).glob("*.parquet")) for t in ("documents", "sentences", "removed", "rejects")}
+
+
+def _row(run_id):
+    from datetime import datetime
+    now = datetime(2026, 1, 1)
+    return dict(RUN_ROW, run_id=run_id, started_at=now, finished_at=now)
+
+
+def test_publish_commits_one_snapshot_and_replaces_changed_documents(tmp_path):
+    wh = Warehouse(tmp_path / "wh")
+    staged = _stage(tmp_path, "a.txt", "First sentence here. Second one here.")
+    sources = [SourceInfo("src", "A Source")]
+    assert warehouse.publish(wh, staged, ["a.txt"], sources, _row("r1")) == 1
+    staged = _stage(tmp_path, "a.txt", "Only one sentence now.", shard=2)
+    assert warehouse.publish(wh, staged, ["a.txt"], sources, _row("r2")) == 2
+
+    assert warehouse.query(wh, "SELECT text FROM sentences")[1] == [("Only one sentence now.",)]
+    assert warehouse.query(wh, "SELECT count(*) FROM sentences", snapshot=1)[1] == [(2,)]
+    con = wh.connect()
+    try:
+        history = warehouse.snapshots(con)
+        state = warehouse.file_state(con)
+    finally:
+        con.close()
+    assert [(h["snapshot_id"], h["commit_message"], h["run_id"]) for h in history][1:] == [
+        (1, "run r1", "r1"), (2, "run r2", "r2"),
+    ]
+    assert list(state) == ["a.txt"]
+
+
+def test_schema_mismatch_fails_before_anything_is_committed(tmp_path, monkeypatch):
+    wh = Warehouse(tmp_path / "wh")
+    staged = _stage(tmp_path, "a.txt", "A sentence.")
+    warehouse.publish(wh, staged, ["a.txt"], [SourceInfo("src")], _row("r1"))
+    contract = schemas.table("sources")
+    renamed = schemas.Column("label", "string", True, "renamed column")
+    changed = schemas.TableSchema("sources", contract.description, (contract.columns[0], renamed),
+                                  contract.sort_by)
+    monkeypatch.setitem(schemas.tables(), "sources", changed)
+    with pytest.raises(schemas.SchemaError, match="warehouse table sources has columns"):
+        warehouse.publish(wh, staged, ["a.txt"], [SourceInfo("src")], _row("r2"))
+    monkeypatch.undo()
+    con = wh.connect()
+    try:
+        assert [h["snapshot_id"] for h in warehouse.snapshots(con)] == [0, 1]
+    finally:
+        con.close()
+
+
+def test_reading_a_missing_warehouse_is_a_clear_error(tmp_path):
+    with pytest.raises(WarehouseError, match="no warehouse at"):
+        Warehouse(tmp_path / "none").connect()
+
+
+def test_second_run_lock_is_refused(tmp_path):
+    wh = Warehouse(tmp_path / "wh")
+    with wh.run_lock():
+        with pytest.raises(WarehouseError, match="is busy: a run is in progress"):
+            with Warehouse(tmp_path / "wh").run_lock():
+                pass
