@@ -1,70 +1,44 @@
-"""Clean: decoded text -> clean text made of classified blocks, plus an audit of every removal.
+"""Clean: decoded text -> clean text made of classified blocks, plus an audit of every change.
 
-Takes the decoded text of one document (and optionally its source's name); gives `Cleaned`:
-the clean text, its blocks (section, offsets, raw line numbers, comment author), the removed
-lines with the rule that removed each, metadata moved out of the text, and repair counts.
+Takes the decoded text of one document, optionally its source's name and the set of lines that
+recur across documents of its source; gives `Cleaned`: the clean text, its blocks (section,
+offsets, raw line numbers, comment author), removed lines with the rule that removed each,
+edits (ftfy repairs, glued-word splits), metadata moved out of the text, and repair counts.
 
-Every raw line ends in exactly one place: a block of the clean text, a `RemovedLine`, or
-nowhere only if it is blank. Rules are data (flows/rules.toml); this module applies them and
-holds the structural decisions (title, headings, comment threads, repeats).
+Every non-blank raw line ends in exactly one place: a block of the clean text or a
+`RemovedLine`. Patterns are data (flows/rules.toml); this module applies them and holds the
+structural decisions (title, headings, quotations, comment threads, repeats).
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-import unicodedata
+from collections.abc import Set
 from dataclasses import dataclass, field
 
-import ftfy
+import xxhash
 
-from .records import Block, Cleaned, RemovedLine
+from .records import Block, Cleaned, Edit, RemovedLine
+from .repair import fix_encoding, normalise, changed_chars, split_glued_words
 from .rules import line_rules, rules, structure_pattern
 
-# Encoding repair only: legitimate typography (curly quotes, ligatures, full-width forms) stays.
-_FTFY_CONFIG = ftfy.TextFixerConfig(
-    uncurl_quotes=False,
-    fix_latin_ligatures=False,
-    fix_character_width=False,
-    fix_line_breaks=False,
-    remove_control_chars=False,  # done (and counted) by our own normalisation below
-    normalization="NFC",
-    explain=False,
-)
-# Space-like characters that become a plain space; invisible ones that are dropped.
-_ODD_SPACES = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\t\u2028\u2029\u0085\x0b\x0c]")
-_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")  # ZWJ/ZWNJ kept: emoji and scripts need them
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
-_MULTI_SPACE = re.compile(" {2,}")
+# A line that ends like a sentence (optionally inside closing quotes or brackets).
 _SENTENCE_END = re.compile(r"[.!?:;,…]['’”\")\]]*$")
+_OPENING_QUOTE = ("“", '"', "‘", "«", "„")
+_CLOSING_QUOTE = re.compile(r"[”\"’»]$|[”\"’»][.!?)]*$")
 _MONTHS = {m: i for i, m in enumerate(
     ["january", "february", "march", "april", "may", "june", "july", "august", "september",
      "october", "november", "december"], start=1)}
 
 
-def _changed_chars(before: str, after: str) -> int:
-    if before == after:
-        return 0
-    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
-    same = sum(block.size for block in matcher.get_matching_blocks())
-    return max(len(before), len(after)) - same
+def line_key(text: str) -> str:
+    """What makes two lines 'the same line' for repeat detection."""
+    return " ".join(text.casefold().split())
 
 
-def _needs_ftfy(line: str) -> bool:
-    # Pure ASCII without entities or escapes is something ftfy can never change.
-    return not (line.isascii() and "&" not in line and "\x1b" not in line)
-
-
-def normalise_line(line: str) -> tuple[str, int, int]:
-    """One raw line -> (normalised text, chars changed by ftfy, chars changed by normalisation)."""
-    repaired = ftfy.fix_text(line, _FTFY_CONFIG) if _needs_ftfy(line) else line
-    text = _INVISIBLE.sub("", repaired)
-    text = _CONTROL.sub("", text)
-    text = _ODD_SPACES.sub(" ", text)
-    text = _MULTI_SPACE.sub(" ", text).strip()
-    text = unicodedata.normalize("NFC", text)
-    normalised = _changed_chars(repaired.strip(), text) if text != repaired else 0
-    return text, _changed_chars(line, repaired), normalised
+def line_hash(text: str) -> int:
+    """Signed 64-bit hash of a line's key (fits a BIGINT column)."""
+    return int.from_bytes(xxhash.xxh3_64_digest(line_key(text).encode("utf-8")), "big", signed=True)
 
 
 def split_lines(text: str) -> list[str]:
@@ -77,62 +51,78 @@ class _Line:
     number: int
     text: str
     section: str = "body"
-    rule: str | None = None  # set when removed
+    rule: str | None = None  # set when the line is removed
     comment_author: str | None = None
+    index_hash: int = 0  # line_hash of the line before ftfy, as in the line_index table
 
 
 @dataclass
-class _State:
+class _Document:
+    lines: list[_Line]
     metadata: dict[str, str] = field(default_factory=dict)
 
+    def kept(self) -> list[_Line]:
+        return [ln for ln in self.lines if ln.rule is None]
 
-def _apply_line_rules(lines: list[_Line], state: _State, source_name: str | None) -> None:
+    def take_metadata(self, match: re.Match) -> None:
+        for key, value in match.groupdict().items():
+            if value and value.strip() and key not in self.metadata:
+                self.metadata[key] = value.strip()
+
+
+def _apply_line_rules(doc: _Document, source_name: str | None) -> None:
     head = rules()["structure"]["head_lines"]
-    attribution = structure_pattern("comment_attribution")
-    in_comments = False
-    for position, line in enumerate(lines):
-        in_comments = in_comments or bool(attribution.match(line.text))
-        if source_name and line.text.casefold() == source_name.casefold():
+    for position, line in enumerate(doc.lines):
+        if source_name and line_key(line.text) == line_key(source_name):
             line.rule = "chrome.site_name"
             continue
         for rule in line_rules():
             if rule.where == "head" and position >= head:
                 continue
-            if rule.where == "comments" and not in_comments:
-                continue
             match = rule.pattern.search(line.text)
             if not match:
                 continue
-            line.rule = rule.name
-            if rule.action == "meta":
-                for key, value in match.groupdict().items():
-                    if value and value.strip() and key not in state.metadata:
-                        state.metadata[key] = value.strip()
+            if rule.action in ("meta", "annotate"):
+                doc.take_metadata(match)
+            if rule.action == "caption":
+                line.section = "caption"
+            elif rule.action != "annotate":
+                line.rule = rule.name
             break
 
 
-def _assign_comments(lines: list[_Line]) -> None:
+def _is_spam(comment: list[_Line]) -> bool:
+    spec = rules()["comments"]
+    text = " ".join(line.text for line in comment)
+    return len(text.split()) <= spec["spam_max_words"] and bool(re.search(spec["spam_pattern"], text))
+
+
+def _assign_comments(doc: _Document) -> None:
     """WordPress threads: 'Comment by NAME' follows the comment it attributes.
 
     The thread starts after its header ('N Comments so far' / 'Leave a comment') or, without a
-    header, at the paragraph just before the first attribution. Lines of a pingback are removed.
+    header, at the paragraph just before the first attribution. Pingbacks and spam are removed.
     """
     attribution = structure_pattern("comment_attribution")
     pingback = structure_pattern("pingback_attribution")
-    kept = [ln for ln in lines if ln.rule is None or ln.rule == "comment.thread_header"]
-    first = next((i for i, ln in enumerate(kept) if attribution.match(ln.text)), None)
+    lines = [ln for ln in doc.lines if ln.rule in (None, "comment.thread_header")]
+    first = next((i for i, ln in enumerate(lines) if attribution.match(ln.text)), None)
     if first is None:
         return
-    header = max((i for i in range(first) if kept[i].rule == "comment.thread_header"), default=None)
+    header = max((i for i in range(first) if lines[i].rule == "comment.thread_header"), default=None)
     start = header + 1 if header is not None else max(first - 1, 0)
     pending: list[_Line] = []
-    for line in kept[start:]:
+    for line in lines[start:]:
         if line.rule is not None:
             continue
         if match := attribution.match(line.text):
-            line.rule = "comment.attribution"
+            spam = _is_spam(pending)
+            line.rule = "comment.spam" if spam else "comment.attribution"
             for comment in pending:
-                comment.section, comment.comment_author = "comment", match["author"].strip()
+                if spam:
+                    comment.rule = "comment.spam"
+                else:
+                    comment.section, comment.comment_author = "comment", match["author"].strip()
             pending = []
         elif pingback.match(line.text):
             line.rule = "comment.pingback"
@@ -145,15 +135,17 @@ def _assign_comments(lines: list[_Line]) -> None:
         comment.section = "comment"
 
 
-def _mark_repeats(lines: list[_Line]) -> None:
-    """Keep the first copy of a repeated line; an adjacent repeat marks the first as a caption."""
+def _mark_repeats(doc: _Document, source_repeats: Set[int]) -> None:
+    """Lines that recur across the source's documents are chrome; within a document the first
+    copy of a repeated line is kept, and an adjacent repeat marks that first copy a caption."""
     min_chars = rules()["structure"]["repeat_min_chars"]
     seen: dict[str, _Line] = {}
     previous: _Line | None = None
-    for line in lines:
-        if line.rule is not None:
+    for line in doc.kept():
+        key = line_key(line.text)
+        if line.index_hash in source_repeats:
+            line.rule = "repeat.cross_document"
             continue
-        key = line.text.casefold()
         if len(line.text) >= min_chars and key in seen:
             line.rule = "repeat.duplicate_line"
             if previous is seen[key] and previous.section == "body":
@@ -163,44 +155,41 @@ def _mark_repeats(lines: list[_Line]) -> None:
         previous = line
 
 
-def _classify_structure(lines: list[_Line], state: _State) -> None:
-    """Title, standfirst, headings and list items among the kept lines."""
+def _is_title_like(text: str, max_chars: int) -> bool:
+    return len(text) <= max_chars and not _SENTENCE_END.search(text)
+
+
+def _classify_structure(doc: _Document) -> None:
+    """Title, standfirst, headings, list items and quotations among the kept body lines."""
     structure = rules()["structure"]
     bullet = structure_pattern("list_bullet")
-    kept = [ln for ln in lines if ln.rule is None]
-    head = [ln for ln in lines[: structure["head_lines"]] if ln.rule is None]
-    if "title" not in state.metadata and head:
-        first = head[0]
-        if (
-            first is kept[0]
-            and first.section == "body"
-            and len(first.text) <= structure["title_max_chars"]
-            and not _SENTENCE_END.search(first.text)
-            and len(kept) > 1
-        ):
+    kept = doc.kept()
+    head_numbers = {ln.number for ln in doc.lines[: structure["head_lines"]]}
+    if kept and kept[0].number in head_numbers and len(kept) > 1 and kept[0].section == "body":
+        first, second = kept[0], kept[1]
+        if "title" not in doc.metadata and _is_title_like(first.text, structure["title_max_chars"]):
             first.section = "title"
-            state.metadata["title"] = first.text
-            second = kept[1]
-            if (
-                second.section == "body"
-                and len(second.text) <= 2 * structure["title_max_chars"]
-                and not re.search(r"[.!?]$", second.text)
-            ):
+            doc.metadata["title"] = first.text
+            if second.section == "body" and _is_title_like(second.text, 2 * structure["title_max_chars"]):
                 second.section = "standfirst"
     for i, line in enumerate(kept):
         if line.section != "body":
             continue
+        before = kept[i - 1] if i else None
+        after = kept[i + 1] if i + 1 < len(kept) else None
         if bullet.match(line.text):
             line.section = "list_item"
-            continue
-        following = kept[i + 1] if i + 1 < len(kept) else None
-        if (
+        elif line.text.startswith(_OPENING_QUOTE) and (
+            _CLOSING_QUOTE.search(line.text) or (before is not None and before.text.endswith(":"))
+        ):
+            line.section = "quote"
+        elif (
             len(line.text.split()) <= structure["heading_max_words"]
             and not _SENTENCE_END.search(line.text)
             and (line.text[0].isupper() or line.text[0].isdigit())
-            and following is not None
-            and following.section == "body"
-            and len(following.text) >= structure["heading_min_following_chars"]
+            and after is not None
+            and after.section == "body"
+            and len(after.text) >= structure["heading_min_following_chars"]
         ):
             line.section = "heading"
 
@@ -213,60 +202,70 @@ def parse_date(value: str) -> str | None:
     return f"{int(match[3]):04d}-{_MONTHS[match[1].lower()]:02d}-{int(match[2]):02d}"
 
 
-def clean(text: str, source_name: str | None = None) -> Cleaned:
-    """Decoded text of one document -> `Cleaned` (see module docstring)."""
-    raw_lines = split_lines(text)
-    lines: list[_Line] = []
-    repaired = normalised = 0
-    for number, raw in enumerate(raw_lines, start=1):
-        line_text, n_repaired, n_normalised = normalise_line(raw)
-        repaired += n_repaired
-        normalised += n_normalised
+def read_lines(text: str) -> tuple[list[_Line], list[Edit], int, int]:
+    """Decoded text -> non-blank repaired lines, ftfy edits, and (repaired, normalised) counts."""
+    lines, edits = [], []
+    repaired_chars = normalised_chars = 0
+    for number, raw in enumerate(split_lines(text), start=1):
+        repaired = fix_encoding(raw)
+        line_text = normalise(repaired)
+        if repaired != raw:
+            repaired_chars += changed_chars(raw, repaired)
+            edits.append(Edit(number, "repair.encoding", raw, repaired))
+        if line_text != repaired:
+            normalised_chars += changed_chars(repaired.strip(), line_text)
         if line_text:
-            lines.append(_Line(number, line_text))
+            lines.append(_Line(number, line_text, index_hash=line_hash(normalise(raw))))
+    return lines, edits, repaired_chars, normalised_chars
 
-    state = _State()
-    _apply_line_rules(lines, state, source_name)
-    _assign_comments(lines)
-    _mark_repeats(lines)
-    _classify_structure(lines, state)
+
+def line_hashes(text: str) -> set[int]:
+    """Hashes of a decoded text's lines, cheaply (no ftfy): input to cross-document repeats."""
+    min_chars = rules()["structure"]["cross_document_min_chars"]
+    lines = (normalise(raw) for raw in split_lines(text))
+    return {line_hash(line) for line in lines if len(line) >= min_chars}
+
+
+def clean(text: str, source_name: str | None = None, source_repeats: Set[int] = frozenset()) -> Cleaned:
+    """Decoded text of one document -> `Cleaned` (see module docstring)."""
+    lines, edits, repaired_chars, normalised_chars = read_lines(text)
+    doc = _Document(lines)
+    _apply_line_rules(doc, source_name)
+    _assign_comments(doc)
+    _mark_repeats(doc, source_repeats)
+    _classify_structure(doc)
 
     bullet = structure_pattern("list_bullet")
     pieces: list[str] = []
     blocks: list[Block] = []
-    removed: list[RemovedLine] = []
     offset = 0
-    for line in lines:
-        if line.rule is not None:
-            removed.append(RemovedLine(line.number, line.number, line.text, line.rule))
-            continue
+    for line in doc.kept():
         block_text = line.text
         if line.section == "list_item":
             stripped = bullet.sub("", block_text, count=1)
-            normalised += len(block_text) - len(stripped)
+            normalised_chars += len(block_text) - len(stripped)
             block_text = stripped
+        block_text, fixes = split_glued_words(block_text)
+        edits.extend(Edit(line.number, "repair.glued_word", f.before, f.after) for f in fixes)
         if pieces:
             offset += 2  # the blank line between blocks
-        blocks.append(
-            Block(len(blocks), line.section, offset, offset + len(block_text),
-                  line.number, line.number, line.comment_author)
-        )
+        blocks.append(Block(len(blocks), line.section, offset, offset + len(block_text),
+                            line.number, line.number, line.comment_author))
         pieces.append(block_text)
         offset += len(block_text)
 
-    metadata = dict(state.metadata)
-    if "published" in metadata:
-        iso = parse_date(metadata["published"])
-        if iso:
-            metadata["published"] = iso
-        else:
-            del metadata["published"]
+    metadata = dict(doc.metadata)
+    if "published" in metadata and not (iso := parse_date(metadata["published"])):
+        del metadata["published"]
+    elif "published" in metadata:
+        metadata["published"] = iso
     return Cleaned(
         clean_text="\n\n".join(pieces),
         blocks=blocks,
-        removed=removed,
+        removed=[RemovedLine(ln.number, ln.number, ln.text, ln.rule) for ln in doc.lines if ln.rule],
+        edits=sorted(edits, key=lambda e: e.line_number),
         metadata=metadata,
-        n_lines=len(raw_lines),
-        repaired_chars=repaired,
-        normalised_chars=normalised,
+        n_lines=len(split_lines(text)),
+        repaired_chars=repaired_chars,
+        normalised_chars=normalised_chars,
     )

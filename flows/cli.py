@@ -124,12 +124,14 @@ def run(raw_dir: Path, warehouse_dir: Path, shard_size: int) -> None:
     click.echo("")
     click.echo(f"Run {summary.run_id} committed snapshot {summary.snapshot_id} "
                f"in {summary.seconds:.1f} s")
-    click.echo(f"  files      {summary.n_files} ({summary.n_new} new, {summary.n_changed} changed, "
-               f"{summary.n_unchanged} unchanged, {summary.n_deleted} deleted)")
-    click.echo(f"  documents  {summary.n_documents}")
-    click.echo(f"  sentences  {summary.n_sentences}")
-    click.echo(f"  removed    {summary.n_removed} lines")
-    click.echo(f"  rejects    {summary.n_rejected}")
+    n = summary.counts
+    click.echo(f"  files      {n['n_files']} ({n['n_new']} new, {n['n_changed']} changed, "
+               f"{n['n_context_changed']} reprocessed for repeats, {n['n_unchanged']} unchanged, "
+               f"{n['n_deleted']} deleted)")
+    click.echo(f"  documents  {n['n_documents']}")
+    click.echo(f"  sentences  {n['n_sentences']}")
+    click.echo(f"  removed    {n['n_removed']} lines")
+    click.echo(f"  rejects    {n['n_rejected']}")
     for reject in summary.rejects:
         click.echo(f"    - {reject['raw_path']}: {reject['error_kind']}: {reject['message']}")
     click.echo("")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Set
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -18,16 +19,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__, schemas
-from .clean import clean
+from .clean import clean, line_hashes
 from .ingest import decode
 from .language import NO_LANGUAGE, block_language, detect, sentence_language
 from .records import RawFile, Reject, SourceInfo, sha256_hex, stable_id
 from .rules import RULES_PATH
 from .segment import segment
 
-DOCUMENT_TABLES = ("documents", "sentences", "removed", "rejects")
+DOCUMENT_TABLES = ("documents", "sentences", "removed", "edits", "line_index", "rejects")
 _WORD = re.compile(r"\S*[^\W_]\S*")
-_STAGE_MODULES = ("clean.py", "segment.py", "language.py", "ingest.py", "pipeline.py", "records.py")
+_STAGE_MODULES = ("clean.py", "repair.py", "segment.py", "language.py", "ingest.py", "pipeline.py", "records.py")
 
 
 @cache
@@ -46,6 +47,8 @@ class DocumentRows:
     documents: list[dict] = field(default_factory=list)
     sentences: list[dict] = field(default_factory=list)
     removed: list[dict] = field(default_factory=list)
+    edits: list[dict] = field(default_factory=list)
+    line_index: list[dict] = field(default_factory=list)
     rejects: list[dict] = field(default_factory=list)
 
     def extend(self, other: "DocumentRows") -> None:
@@ -69,17 +72,29 @@ def _split_list(value: str | None) -> list[str] | None:
     return items or None
 
 
-def process_document(raw: RawFile, data: bytes, source: SourceInfo | None = None) -> DocumentRows:
-    """One raw file -> its rows (a document with sentences and removals, or one reject)."""
+def index_rows(raw: RawFile, text: str) -> list[dict]:
+    return [
+        {"doc_id": raw.doc_id, "source_id": raw.meta.source_id, "line_hash": h}
+        for h in sorted(line_hashes(text))
+    ]
+
+
+def process_document(
+    raw: RawFile, data: bytes, source: SourceInfo | None = None, repeats: Set[int] = frozenset()
+) -> DocumentRows:
+    """One raw file -> its rows (a document with sentences and removals, or one reject).
+
+    `repeats` holds the line hashes that recur across the source's documents (site chrome).
+    """
     decoded = decode(data, raw.raw_path)
     if isinstance(decoded, Reject):
         return DocumentRows(rejects=[reject_row(decoded)])
     text, encoding = decoded
-    cleaned = clean(text, source.name if source else None)
+    cleaned = clean(text, source.name if source else None, repeats)
     doc_id, source_id = raw.doc_id, raw.meta.source_id
     doc_lang = detect(cleaned.clean_text)
 
-    rows = DocumentRows()
+    rows = DocumentRows(line_index=index_rows(raw, text))
     block_langs = {}
     spans = segment(cleaned.clean_text, cleaned.blocks)
     for block in cleaned.blocks:
@@ -114,6 +129,15 @@ def process_document(raw: RawFile, data: bytes, source: SourceInfo | None = None
             "line_end": removed.line_end,
             "text": removed.text,
             "rule": removed.rule,
+        })
+    for edit in cleaned.edits:
+        rows.edits.append({
+            "doc_id": doc_id,
+            "source_id": source_id,
+            "line_number": edit.line_number,
+            "rule": edit.rule,
+            "before": edit.before,
+            "after": edit.after,
         })
     meta = cleaned.metadata
     published = raw.meta.published or meta.get("published")
@@ -178,23 +202,46 @@ def rows_to_table(name: str, rows: list[dict]) -> pa.Table:
     return table
 
 
+def read_raw(raw_dir: Path, raw: RawFile) -> bytes | Reject:
+    """The file's bytes, or a reject if it cannot be read or no longer has the planned hash."""
+    try:
+        data = (raw_dir / raw.raw_path).read_bytes()
+    except OSError as exc:
+        return Reject(raw.raw_path, "unreadable", f"{raw.raw_path}: cannot read: {exc.strerror or exc}")
+    if sha256_hex(data) != raw.raw_sha256:
+        return Reject(raw.raw_path, "unreadable", f"{raw.raw_path}: changed while the run was reading it")
+    return data
+
+
+def fingerprint_shard(raw_dir: Path, files: list[RawFile], staging: Path, shard: int) -> int:
+    """Stage the line hashes of files about to be processed (for cross-document repeats)."""
+    rows: list[dict] = []
+    for raw in files:
+        data = read_raw(raw_dir, raw)
+        decoded = decode(data, raw.raw_path) if isinstance(data, bytes) else data
+        if not isinstance(decoded, Reject):
+            rows.extend(index_rows(raw, decoded[0]))
+    write_table(shard_file(staging, "fingerprints", shard), rows_to_table("line_index", rows))
+    return len(rows)
+
+
 def process_shard(
-    raw_dir: Path, files: list[RawFile], sources: dict[str, SourceInfo], staging: Path, shard: int
+    raw_dir: Path,
+    files: list[RawFile],
+    sources: dict[str, SourceInfo],
+    repeats: dict[str, Set[int]],
+    staging: Path,
+    shard: int,
 ) -> ShardResult:
     """Process a shard of files and stage its rows; unreadable files become rejects."""
     rows = DocumentRows()
     for raw in files:
-        try:
-            data = (raw_dir / raw.raw_path).read_bytes()
-        except OSError as exc:
-            reason = f"{raw.raw_path}: cannot read: {exc.strerror or exc}"
-            rows.rejects.append(reject_row(Reject(raw.raw_path, "unreadable", reason)))
+        data = read_raw(raw_dir, raw)
+        if isinstance(data, Reject):
+            rows.rejects.append(reject_row(data))
             continue
-        if sha256_hex(data) != raw.raw_sha256:
-            reason = f"{raw.raw_path}: changed while the run was reading it"
-            rows.rejects.append(reject_row(Reject(raw.raw_path, "unreadable", reason)))
-            continue
-        rows.extend(process_document(raw, data, sources.get(raw.meta.source_id)))
+        source_id = raw.meta.source_id
+        rows.extend(process_document(raw, data, sources.get(source_id), repeats.get(source_id, frozenset())))
     counts = {}
     for name in DOCUMENT_TABLES:
         table = rows_to_table(name, getattr(rows, name))

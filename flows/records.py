@@ -69,6 +69,14 @@ class RemovedLine:
 
 
 @dataclass(frozen=True)
+class Edit:
+    line_number: int
+    rule: str  # repair.encoding | repair.glued_word
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
 class Block:
     """A kept run of text in the clean text, with where it came from."""
 
@@ -88,6 +96,7 @@ class Cleaned:
     clean_text: str
     blocks: list[Block]
     removed: list[RemovedLine]
+    edits: list[Edit] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
     n_lines: int = 0
     repaired_chars: int = 0

@@ -20,6 +20,8 @@ STRUCTURAL_RULES = {
     "repeat.duplicate_line": "A line repeated within the document (e.g. a caption printed twice): the first copy is kept",
     "comment.attribution": "WordPress 'Comment by NAME' line: the name moves to comment_author of the comment above it",
     "comment.pingback": "A pingback/trackback (link notice, not a reader's comment) and its attribution line",
+    "comment.spam": "A short comment matching [comments] spam_pattern, and its attribution line",
+    "repeat.cross_document": "A line found in at least [structure] cross_document_min_docs documents of the same source: site chrome",
     "chrome.site_name": "A line that is just the source's name (blog or site title), as given in the sidecar",
 }
 
@@ -29,8 +31,8 @@ class LineRule:
     name: str
     description: str
     pattern: re.Pattern
-    action: str  # remove | meta
-    where: str  # anywhere | head | comments
+    action: str  # remove | meta | annotate | caption
+    where: str  # anywhere | head
 
 
 @cache

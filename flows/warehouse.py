@@ -52,6 +52,13 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _temp_list(con: duckdb.DuckDBPyConnection, name: str, column: str, values: list[str]) -> None:
+    """A one-column temporary table holding `values` (for IN (SELECT ...) filters)."""
+    con.execute(f"CREATE TEMP TABLE {name} ({column} VARCHAR)")
+    if values:
+        con.executemany(f"INSERT INTO {name} VALUES (?)", [[v] for v in values])
+
+
 @dataclass(frozen=True)
 class Warehouse:
     root: Path
@@ -172,6 +179,53 @@ def snapshots(con: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
+def repeat_plan(
+    wh: Warehouse, fingerprints: list[Path], gone_doc_ids: list[str], min_docs: int
+) -> tuple[dict[str, set[int]], list[str]]:
+    """Lines repeated across a source's documents, after this run, and the unchanged documents
+    whose output that changes (they hold a line that starts or stops being a repeat).
+
+    `fingerprints` are staged line_index rows of the files about to be processed;
+    `gone_doc_ids` are documents this run replaces or deletes.
+    """
+    stored = wh.exists()
+    con = wh.connect(read_only=True) if stored else duckdb.connect()
+    try:
+        if not (stored and "line_index" in existing_tables(con)):
+            con.execute("CREATE TEMP TABLE old_index (doc_id VARCHAR, source_id VARCHAR, line_hash BIGINT)")
+            con.execute("CREATE TEMP TABLE old_docs (doc_id VARCHAR, raw_path VARCHAR)")
+        else:
+            con.execute("CREATE TEMP TABLE old_index AS SELECT doc_id, source_id, line_hash FROM line_index")
+            con.execute("CREATE TEMP TABLE old_docs AS SELECT doc_id, raw_path FROM documents")
+        _temp_list(con, "gone", "doc_id", gone_doc_ids)
+        fresh = "SELECT doc_id, source_id, line_hash FROM " + (
+            f"read_parquet([{', '.join(_quote(str(p)) for p in fingerprints)}])" if fingerprints
+            else "old_index WHERE false"
+        )
+        con.execute(
+            "CREATE TEMP TABLE new_index AS SELECT * FROM old_index "
+            f"WHERE doc_id NOT IN (SELECT doc_id FROM gone) UNION ALL {fresh}"
+        )
+        repeated = (
+            "SELECT source_id, line_hash FROM {} GROUP BY source_id, line_hash "
+            f"HAVING count(DISTINCT doc_id) >= {int(min_docs)}"
+        )
+        con.execute(f"CREATE TEMP TABLE new_rep AS {repeated.format('new_index')}")
+        con.execute(f"CREATE TEMP TABLE old_rep AS {repeated.format('old_index')}")
+        repeats: dict[str, set[int]] = {}
+        for source_id, line_hash in con.execute("SELECT * FROM new_rep ORDER BY ALL").fetchall():
+            repeats.setdefault(source_id, set()).add(line_hash)
+        affected = con.execute(
+            "WITH flipped AS ((SELECT * FROM new_rep EXCEPT SELECT * FROM old_rep) "
+            "UNION (SELECT * FROM old_rep EXCEPT SELECT * FROM new_rep)) "
+            "SELECT DISTINCT d.raw_path FROM old_index i JOIN flipped USING (source_id, line_hash) "
+            "JOIN old_docs d USING (doc_id) WHERE i.doc_id NOT IN (SELECT doc_id FROM gone) ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    return repeats, [row[0] for row in affected]
+
+
 # --- writing ---------------------------------------------------------------------------------
 
 
@@ -240,14 +294,13 @@ def publish(
         base = current_snapshot(con)
         snapshot_id = (base or 0) + 1
         if replace_paths:
-            con.execute("CREATE TEMP TABLE replace_paths (raw_path VARCHAR)")
-            con.executemany("INSERT INTO replace_paths VALUES (?)", [[p] for p in replace_paths])
+            _temp_list(con, "replace_paths", "raw_path", replace_paths)
             doc_ids = "SELECT doc_id FROM documents WHERE raw_path IN (SELECT raw_path FROM replace_paths)"
-            for table in ("sentences", "removed"):
+            for table in ("sentences", "removed", "edits", "line_index"):
                 con.execute(f"DELETE FROM {table} WHERE doc_id IN ({doc_ids})")
             for table in ("documents", "rejects"):
                 con.execute(f"DELETE FROM {table} WHERE raw_path IN (SELECT raw_path FROM replace_paths)")
-        for table in ("documents", "sentences", "removed", "rejects"):
+        for table in ("documents", "sentences", "removed", "edits", "line_index", "rejects"):
             _insert_staged(con, table, staged.get(table, []))
         _replace_sources(con, sources)
         row = dict(run_row, base_snapshot_id=base, snapshot_id=snapshot_id)

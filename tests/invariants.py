@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flows.clean import normalise_line, split_lines
+from flows.clean import split_lines
+from flows.repair import normalise_line
 from flows.records import Cleaned, Span
 
 

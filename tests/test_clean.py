@@ -2,10 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from flows.clean import clean, normalise_line, parse_date
-from flows.ingest import decode
+from flows.clean import clean, line_hash, parse_date, split_lines
+from flows.repair import normalise_line
+from flows.ingest import decode, read_sidecar
 from flows.segment import segment
-from tests.conftest import SAMPLE
+from tests.conftest import FIXTURES, SAMPLE
 from tests.invariants import assert_lines_accounted, assert_sentences_cover
 
 
@@ -136,3 +137,95 @@ def test_every_sample_line_and_character_is_accounted_for(path: Path):
     cleaned = clean(text)
     assert_lines_accounted(text, cleaned)
     assert_sentences_cover(cleaned.clean_text, segment(cleaned.clean_text, cleaned.blocks))
+
+
+def _expected_outcomes(prefix: str) -> dict[int, tuple[str, str]]:
+    rows = (FIXTURES / "sample_lines" / f"{prefix}.tsv").read_text(encoding="utf-8").splitlines()
+    expected = {}
+    for row in rows:
+        if row.startswith("#"):
+            continue
+        number, outcome, excerpt = row.split("\t")
+        expected[int(number)] = (outcome, excerpt)
+    return expected
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLE.glob("*.txt")), ids=lambda p: p.name[:3])
+def test_sample_documents_line_by_line(path: Path):
+    """Each sample line's fate, as decided by reading the document (tests/fixtures/sample_lines)."""
+    sources, metas, _ = read_sidecar(SAMPLE)
+    text, _ = decode(path.read_bytes(), path.name)
+    cleaned = clean(text, sources[metas[path.name].source_id].name)
+    actual = {}
+    for block in cleaned.blocks:
+        author = f" author={block.comment_author}" if block.comment_author else ""
+        actual[block.line_start] = f"keep {block.section}{author}"
+    for removed in cleaned.removed:
+        actual[removed.line_start] = f"drop {removed.rule}"
+    expected = _expected_outcomes(path.name[:3])
+    raw_lines = split_lines(text)
+    for number, (_, excerpt) in expected.items():
+        assert raw_lines[number - 1].strip().startswith(excerpt), f"fixture out of step at line {number}"
+    assert actual == {n: outcome for n, (outcome, _) in expected.items()}
+
+
+def test_sample_metadata_read_from_the_text():
+    sources, metas, _ = read_sidecar(SAMPLE)
+    found = {}
+    for path in sorted(SAMPLE.glob("*.txt")):
+        text, _ = decode(path.read_bytes(), path.name)
+        found[path.name[:3]] = clean(text, sources[metas[path.name].source_id].name).metadata
+    assert found == {
+        "000": {"issue": "2550", "title": "Stalin was the embodiment of a counter-revolution"},
+        "001": {"author": "Patrick Nielsen", "title": "From the dream to a nightmare"},
+        "002": {"issue": "1"},
+        "003": {"title": "The Russian Revolution and the Rise of Stalinism"},
+        "004": {"title": "Making sense of Stalinism.", "author": "korakious",
+                "published": "2008-01-27", "categories": "Lenin, Trotskyists, USSR"},
+    }
+
+
+def test_glued_words_are_split_and_recorded():
+    cleaned = clean("The Bolshevikhad won, and ourmovement grew; Djugashvili and Pingback stay.")
+    assert cleaned.clean_text == "The Bolshevik had won, and our movement grew; Djugashvili and Pingback stay."
+    assert [(e.rule, e.before, e.after) for e in cleaned.edits] == [
+        ("repair.glued_word", "Bolshevikhad", "Bolshevik had"),
+        ("repair.glued_word", "ourmovement", "our movement"),
+    ]
+
+
+def test_encoding_repairs_are_recorded_as_edits():
+    cleaned = clean("It doesn\u00e2\u20ac\u2122t matter.")
+    assert cleaned.clean_text == "It doesn\u2019t matter."
+    assert [(e.line_number, e.rule, e.after) for e in cleaned.edits] == [(1, "repair.encoding", "It doesn\u2019t matter.")]
+    assert cleaned.repaired_chars == 3
+
+
+def test_quotations_captions_with_credits_and_spam():
+    doc = "\n".join([
+        "He made the official attitude clear in a speech in September 1932:",
+        "\u201cThis is the theory of a completely ruined fascist.\u201d",
+        "Red Guard in Petrograd, 1917. Public domain",
+        "Public domain",
+        "The post goes on for a while after the picture, as posts do.",
+        "1 Comments so far",
+        "Any youtube video\u2019s from",
+        "Comment by Steapymmeroro",
+    ])
+    cleaned = clean(doc)
+    assert sections(cleaned) == [
+        ("body", "He made the official attitude clear in a speech in September 1932:"),
+        ("quote", "\u201cThis is the theory of a completely ruined fascist.\u201d"),
+        ("caption", "Red Guard in Petrograd, 1917. Public domain"),
+        ("body", "The post goes on for a while after the picture, as posts do."),
+    ]
+    assert removals(cleaned) == [
+        (4, "caption.photo_credit"), (6, "comment.thread_header"), (7, "comment.spam"), (8, "comment.spam"),
+    ]
+
+
+def test_lines_repeated_across_the_source_are_chrome():
+    doc = "Subscribe to our print edition today\nThe article itself is here."
+    cleaned = clean(doc, source_repeats={line_hash("Subscribe  to our PRINT edition today")})
+    assert sections(cleaned) == [("body", "The article itself is here.")]
+    assert removals(cleaned) == [(1, "repeat.cross_document")]

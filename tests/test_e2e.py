@@ -49,7 +49,7 @@ def built(tmp_path_factory):
 def test_first_run_prints_summary_and_example_query(built):
     _, first, _, _ = built
     assert "committed snapshot 1" in first
-    assert "files      8 (8 new, 0 changed, 0 unchanged, 0 deleted)" in first
+    assert "files      8 (8 new, 0 changed, 0 reprocessed for repeats, 0 unchanged, 0 deleted)" in first
     assert "documents  5" in first
     assert "rejects    3" in first
     assert "Example: corpus sql" in first and "body" in first
@@ -83,7 +83,7 @@ def test_sources_come_from_the_sidecar(built):
 
 def test_second_run_changes_no_data_and_keeps_identical_sentences(built):
     wh, _, second, sentences_after_first = built
-    assert "files      8 (0 new, 0 changed, 8 unchanged, 0 deleted)" in second
+    assert "files      8 (0 new, 0 changed, 0 reprocessed for repeats, 8 unchanged, 0 deleted)" in second
     assert "sentences  0" in second
     assert sql_json(wh, "SELECT * FROM sentences ORDER BY sentence_id") == sentences_after_first
     runs = json.loads(corpus("versions", "--warehouse", str(wh), "--format", "json"))

@@ -59,6 +59,6 @@ def test_process_shard_turns_a_vanished_file_into_a_reject(tmp_path: Path):
     (raw_dir / "ok.txt").write_text("A sentence that is fine.")
     ok = _raw("ok.txt", (raw_dir / "ok.txt").read_bytes())
     vanished = _raw("gone.txt", b"was here")
-    result = process_shard(raw_dir, [ok, vanished], {}, tmp_path / "staging", 1)
-    assert result.counts == {"documents": 1, "sentences": 1, "removed": 0, "rejects": 1}
+    result = process_shard(raw_dir, [ok, vanished], {}, {}, tmp_path / "staging", 1)
+    assert result.counts == {"documents": 1, "sentences": 1, "removed": 0, "edits": 0, "line_index": 1, "rejects": 1}
     assert (tmp_path / "staging" / "rejects" / "shard-00001.parquet").exists()

@@ -20,7 +20,7 @@ def _document_row(**overrides):
 
 def test_every_table_has_described_columns_and_a_version():
     assert schemas.schema_version() == "1.0.0"
-    assert list(schemas.tables()) == ["documents", "sentences", "removed", "rejects", "sources", "runs"]
+    assert list(schemas.tables()) == ["documents", "sentences", "removed", "edits", "rejects", "sources", "runs", "line_index"]
     for contract in schemas.tables().values():
         assert contract.columns and contract.sort_by
         assert all(c.description for c in contract.columns)

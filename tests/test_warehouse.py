@@ -10,7 +10,7 @@ from flows.warehouse import Warehouse, WarehouseError
 RUN_ROW = {
     "run_id": "r1", "started_at": None, "finished_at": None, "code_version": "0", "pipeline_version": "p",
     "schema_version": "1", "raw_dir": "raw", "n_files": 1, "n_new": 1, "n_changed": 0,
-    "n_unchanged": 0, "n_deleted": 0, "n_rejected": 0, "n_documents": 1, "n_sentences": 2,
+    "n_context_changed": 0, "n_unchanged": 0, "n_deleted": 0, "n_rejected": 0, "n_documents": 1, "n_sentences": 2,
     "n_removed": 0, "seconds": 0.0, "stage_seconds": {},
 }
 
@@ -22,8 +22,8 @@ def _stage(tmp_path: Path, name: str, text: str, shard: int = 1):
     data = (raw_dir / name).read_bytes()
     raw = RawFile(name, sha256_hex(data), len(data), DocMeta("src"))
     staging = tmp_path / f"staging{shard}"
-    process_shard(raw_dir, [raw], {}, staging, shard)
-    return {t: sorted((staging / t).glob("*.parquet")) for t in ("documents", "sentences", "removed", "rejects")}
+    process_shard(raw_dir, [raw], {}, {}, staging, shard)
+    return {t: sorted((staging / t).glob("*.parquet")) for t in ("documents", "sentences", "removed", "edits", "line_index", "rejects")}
 
 
 def _row(run_id):

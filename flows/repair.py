@@ -1,0 +1,121 @@
+"""Repair: character-level fixes of one line of text, each one counted or recorded.
+
+Takes a raw line; gives the repaired line. Three kinds of edit, in order:
+ftfy's encoding repair (mojibake; legitimate typography is kept), normalisation (NFC, odd
+spaces to a plain space, zero-width characters, soft hyphens and control characters dropped),
+and splitting words glued by lost markup ("Bolshevikhad" -> "Bolshevik had") when wordfreq
+makes the split certain.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+
+import ftfy
+import wordfreq
+
+from .rules import rules
+
+# Encoding repair only: curly quotes, ligatures, full-width forms and line breaks stay as written.
+_FTFY_CONFIG = ftfy.TextFixerConfig(
+    uncurl_quotes=False,
+    fix_latin_ligatures=False,
+    fix_character_width=False,
+    fix_line_breaks=False,
+    remove_control_chars=False,  # done, and counted, by normalise() below
+    normalization="NFC",
+    explain=False,
+)
+_ODD_SPACES = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\t\u2028\u2029\u0085\x0b\x0c]")
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")  # ZWJ/ZWNJ kept: emoji and scripts need them
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
+_MULTI_SPACE = re.compile(" {2,}")
+_TOKEN = re.compile(r"(?<![\w'’-])([A-Za-z][a-z]+)(?![\w'’-])")
+
+
+def changed_chars(before: str, after: str) -> int:
+    """How many characters differ between two versions of a line (0 when equal)."""
+    if before == after:
+        return 0
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    same = sum(block.size for block in matcher.get_matching_blocks())
+    return max(len(before), len(after)) - same
+
+
+def _ftfy_can_change(line: str) -> bool:
+    # Pure ASCII without entities or escapes is something ftfy can never change.
+    return not (line.isascii() and "&" not in line and "\x1b" not in line)
+
+
+def fix_encoding(line: str) -> str:
+    return ftfy.fix_text(line, _FTFY_CONFIG) if _ftfy_can_change(line) else line
+
+
+def normalise(line: str) -> str:
+    text = _INVISIBLE.sub("", line)
+    text = _CONTROL.sub("", text)
+    text = _ODD_SPACES.sub(" ", text)
+    text = _MULTI_SPACE.sub(" ", text).strip()
+    return unicodedata.normalize("NFC", text)
+
+
+def normalise_line(line: str) -> tuple[str, int, int]:
+    """A raw line -> (text, chars changed by ftfy, chars changed by normalisation)."""
+    repaired = fix_encoding(line)
+    text = normalise(repaired)
+    normalised = changed_chars(repaired.strip(), text) if text != repaired else 0
+    return text, changed_chars(line, repaired), normalised
+
+
+# --- glued words -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GlueFix:
+    start: int  # offset of the token in the line before the fix
+    before: str
+    after: str
+
+
+@cache
+def _glue_settings() -> tuple[frozenset[str], int, float, int]:
+    spec = rules()["glued_words"]
+    return (frozenset(spec["function_words"]), spec["content_min_chars"],
+            spec["content_min_zipf"], spec["min_token_chars"])
+
+
+@cache
+def _zipf(word: str) -> float:
+    return wordfreq.zipf_frequency(word, "en")
+
+
+def split_glued_token(token: str) -> str | None:
+    """'Bolshevikhad' -> 'Bolshevik had'; None unless exactly one split is certain."""
+    function_words, content_min_chars, content_min_zipf, min_chars = _glue_settings()
+    lower = token.lower()
+    if len(token) < min_chars or _zipf(lower) > 0:
+        return None
+    splits = []
+    for cut in range(1, len(token)):
+        head, tail = lower[:cut], lower[cut:]
+        content = tail if head in function_words else head if tail in function_words else None
+        if content and len(content) >= content_min_chars and _zipf(content) >= content_min_zipf:
+            splits.append(cut)
+    if len(splits) != 1:
+        return None
+    return token[: splits[0]] + " " + token[splits[0] :]
+
+
+def split_glued_words(line: str) -> tuple[str, list[GlueFix]]:
+    fixes = []
+    for match in _TOKEN.finditer(line):
+        split = split_glued_token(match[1])
+        if split:
+            fixes.append(GlueFix(match.start(1), match[1], split))
+    for fix in reversed(fixes):
+        line = line[: fix.start] + fix.after + line[fix.start + len(fix.before) :]
+    return line, fixes
