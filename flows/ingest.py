@@ -204,16 +204,43 @@ def decode(data: bytes, raw_path: str) -> tuple[str, str] | Reject:
         if what:
             return reject("binary", f"is {what}, not text")
         if b"\x00" in data:
-            return reject("binary", "contains NUL bytes: binary data, not text")
-        try:
-            text, encoding = data.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            text, encoding = _decode_legacy(data, limits)
-            if text is None:
-                return reject("undecodable", f"is not UTF-8 and no character set fits ({encoding})")
+            decoded = _first_clean_decode(data, _WIDE_CODECS)
+            if decoded is None:
+                return reject("binary", "contains NUL bytes: binary data, not text")
+            text, encoding = decoded
+        elif b"\x1b$" in data or b"\x1b(" in data:  # ISO-2022: 7-bit, yet not ASCII text
+            decoded = _first_clean_decode(data, _ISO2022_CODECS)
+            if decoded is None:
+                return reject("undecodable", "has ISO-2022 escapes but no ISO-2022 codec reads it")
+            text, encoding = decoded
+        else:
+            try:
+                text, encoding = data.decode("utf-8"), "utf-8"
+            except UnicodeDecodeError:
+                text, encoding = _decode_legacy(data, limits)
+                if text is None:
+                    return reject("undecodable", f"is not UTF-8 and no character set fits ({encoding})")
     if not text.strip():
         return reject("empty", "contains only whitespace")
     return text, encoding
+
+
+_WIDE_CODECS = ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be")  # without a byte-order mark
+_ISO2022_CODECS = ("iso2022_jp_2", "iso2022_kr")
+
+
+def _first_clean_decode(data: bytes, codecs_to_try: tuple[str, ...]) -> tuple[str, str] | None:
+    """The first codec that decodes strictly to text with hardly any control characters."""
+    for codec in codecs_to_try:
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        controls = sum(1 for c in text if unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn")
+                       and c not in "\n\r\t")
+        if text and controls / len(text) < 0.01:
+            return text, codec
+    return None
 
 
 def _decode_legacy(data: bytes, limits: dict) -> tuple[str | None, str]:

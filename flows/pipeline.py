@@ -74,7 +74,8 @@ def _split_list(value: str | None) -> list[str] | None:
 
 def index_rows(raw: RawFile, text: str) -> list[dict]:
     return [
-        {"doc_id": raw.doc_id, "source_id": raw.meta.source_id, "line_hash": h}
+        {"doc_id": raw.doc_id, "source_id": raw.meta.source_id, "raw_sha256": raw.raw_sha256,
+         "line_hash": h}
         for h in sorted(line_hashes(text))
     ]
 

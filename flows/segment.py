@@ -4,9 +4,11 @@ Takes the clean text and its blocks; gives `Span`s (block index, char_start, cha
 clean text. Sentences never cross blocks, are never empty, keep the original characters, and
 together cover every non-whitespace character of every block exactly once.
 
-The splitter library proposes sentence strings; `align` maps them back onto the block by
-counting non-whitespace characters, so a splitter that trims or collapses whitespace can never
-shift an offset.
+Splitting, chosen by measurement (benchmarks/splitters.py, gold set in tests/fixtures):
+two fast splitters, nupunkt and blingfire, run on every block; where they agree their answer
+stands, where they disagree the block is "hard" and syntok (the most accurate on the hard
+cases, 20x slower) decides. The libraries propose sentence strings; `align` maps them back onto
+the block, so a splitter that trims or collapses whitespace can never shift an offset.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from functools import cache
 
+import blingfire
+import nupunkt
 import pysbd
+from syntok import segmenter as syntok_segmenter
 
 from .records import Block, Span
 
@@ -28,6 +33,34 @@ def _pysbd() -> pysbd.Segmenter:
 
 def pysbd_split(text: str) -> list[str]:
     return _pysbd().segment(text)
+
+
+def blingfire_split(text: str) -> list[str]:
+    return blingfire.text_to_sentences(text).split("\n") if text.strip() else []
+
+
+def nupunkt_split(text: str) -> list[str]:
+    return nupunkt.sent_tokenize(text)
+
+
+def syntok_split(text: str) -> list[str]:
+    return [
+        "".join(token.spacing + token.value for token in sentence).strip()
+        for paragraph in syntok_segmenter.analyze(text)
+        for sentence in paragraph
+    ]
+
+
+def _non_space_pieces(pieces: list[str]) -> list[str]:
+    return ["".join(piece.split()) for piece in pieces]
+
+
+def split_sentences(text: str) -> list[str]:
+    """The pipeline's splitter: nupunkt where blingfire agrees, syntok where they differ."""
+    fast = nupunkt_split(text)
+    if _non_space_pieces(fast) == _non_space_pieces(blingfire_split(text)):
+        return fast
+    return syntok_split(text)
 
 
 def _non_space(text: str) -> str:
@@ -44,9 +77,16 @@ def align(text: str, pieces: Iterable[str]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     cursor, n = 0, len(text)
     for piece in pieces:
-        want = len(_non_space(piece))
-        if want == 0:
+        stripped = piece.strip()
+        if not stripped:
             continue
+        # Fast path: the piece is a verbatim substring after only whitespace.
+        found = text.find(stripped, cursor)
+        if found >= 0 and not text[cursor:found].strip():
+            spans.append((found, found + len(stripped)))
+            cursor = found + len(stripped)
+            continue
+        want = len(_non_space(stripped))
         while cursor < n and text[cursor].isspace():
             cursor += 1
         start, seen = cursor, 0
@@ -54,15 +94,13 @@ def align(text: str, pieces: Iterable[str]) -> list[tuple[int, int]]:
             if not text[cursor].isspace():
                 seen += 1
             cursor += 1
-        if seen < want or _non_space(text[start:cursor]) != _non_space(piece):
+        if seen < want or _non_space(text[start:cursor]) != _non_space(stripped):
             return _whole(text)
         spans.append((start, cursor))
-    rest = text[cursor:]
-    if rest.strip():
+    if text[cursor:].strip():
         if not spans:
             return _whole(text)
-        end = len(text.rstrip())
-        spans[-1] = (spans[-1][0], end)
+        spans[-1] = (spans[-1][0], len(text.rstrip()))
     return spans
 
 
@@ -74,7 +112,7 @@ def _whole(text: str) -> list[tuple[int, int]]:
     return [(start, start + len(stripped))]
 
 
-def segment(clean_text: str, blocks: list[Block], splitter: Splitter = pysbd_split) -> list[Span]:
+def segment(clean_text: str, blocks: list[Block], splitter: Splitter = split_sentences) -> list[Span]:
     """Sentence spans of every block, in document order."""
     spans: list[Span] = []
     for block in blocks:

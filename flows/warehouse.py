@@ -182,7 +182,7 @@ def snapshots(con: duckdb.DuckDBPyConnection) -> list[dict]:
 def repeat_plan(
     wh: Warehouse, fingerprints: list[Path], gone_doc_ids: list[str], min_docs: int
 ) -> tuple[dict[str, set[int]], list[str]]:
-    """Lines repeated across a source's documents, after this run, and the unchanged documents
+    """Lines repeated across a source's distinct documents after this run, and the unchanged documents
     whose output that changes (they hold a line that starts or stops being a repeat).
 
     `fingerprints` are staged line_index rows of the files about to be processed;
@@ -192,13 +192,15 @@ def repeat_plan(
     con = wh.connect(read_only=True) if stored else duckdb.connect()
     try:
         if not (stored and "line_index" in existing_tables(con)):
-            con.execute("CREATE TEMP TABLE old_index (doc_id VARCHAR, source_id VARCHAR, line_hash BIGINT)")
+            con.execute("CREATE TEMP TABLE old_index "
+                        "(doc_id VARCHAR, source_id VARCHAR, raw_sha256 VARCHAR, line_hash BIGINT)")
             con.execute("CREATE TEMP TABLE old_docs (doc_id VARCHAR, raw_path VARCHAR)")
         else:
-            con.execute("CREATE TEMP TABLE old_index AS SELECT doc_id, source_id, line_hash FROM line_index")
+            con.execute("CREATE TEMP TABLE old_index AS "
+                        "SELECT doc_id, source_id, raw_sha256, line_hash FROM line_index")
             con.execute("CREATE TEMP TABLE old_docs AS SELECT doc_id, raw_path FROM documents")
         _temp_list(con, "gone", "doc_id", gone_doc_ids)
-        fresh = "SELECT doc_id, source_id, line_hash FROM " + (
+        fresh = "SELECT doc_id, source_id, raw_sha256, line_hash FROM " + (
             f"read_parquet([{', '.join(_quote(str(p)) for p in fingerprints)}])" if fingerprints
             else "old_index WHERE false"
         )
@@ -208,7 +210,7 @@ def repeat_plan(
         )
         repeated = (
             "SELECT source_id, line_hash FROM {} GROUP BY source_id, line_hash "
-            f"HAVING count(DISTINCT doc_id) >= {int(min_docs)}"
+            f"HAVING count(DISTINCT raw_sha256) >= {int(min_docs)}"  # duplicate files count once
         )
         con.execute(f"CREATE TEMP TABLE new_rep AS {repeated.format('new_index')}")
         con.execute(f"CREATE TEMP TABLE old_rep AS {repeated.format('old_index')}")

@@ -74,3 +74,34 @@ def test_sentences_cover_every_block_exactly(texts):
     for span in spans:
         block = blocks[span.block_index]
         assert block.char_start <= span.char_start < span.char_end <= block.char_end
+
+
+def _gold():
+    import json
+
+    from tests.conftest import FIXTURES
+
+    lines = (FIXTURES / "gold_sentences.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def _correct_sentences(split) -> int:
+    return sum(
+        len(set(align(b["text"], b["sentences"])) & set(align(b["text"], split(b["text"]))))
+        for b in _gold()
+    )
+
+
+def test_chosen_splitter_is_at_least_as_accurate_as_pysbd_on_the_gold_set():
+    from flows.segment import pysbd_split, split_sentences
+
+    gold_total = sum(len(b["sentences"]) for b in _gold())
+    chosen, baseline = _correct_sentences(split_sentences), _correct_sentences(pysbd_split)
+    assert chosen >= baseline
+    assert chosen / gold_total >= 0.97  # measured 0.982 (benchmarks/splitters.py)
+
+
+def test_gold_sentences_are_slices_of_their_blocks():
+    for block in _gold():
+        spans = align(block["text"], block["sentences"])
+        assert [block["text"][a:b] for a, b in spans] == block["sentences"], block["id"]

@@ -1,0 +1,62 @@
+import json
+
+import pytest
+from ftfy.fixes import uncurl_quotes
+
+from flows.ingest import decode
+from flows.repair import fix_encoding, normalise, split_glued_token
+from tests.conftest import FIXTURES
+
+
+def _cases(name: str) -> list[dict]:
+    return json.loads((FIXTURES / "ftfy" / name).read_text(encoding="utf-8"))
+
+
+def _as_expected(case: dict) -> bool:
+    """Our repair matches the case's expected encoding fix, up to quote style.
+
+    ftfy's `fixed` also uncurls quotes and rewrites ligatures and wide characters; we keep the
+    author's typography on purpose, so the encoding-only `fixed-encoding` is compared when given.
+    """
+    actual = uncurl_quotes(normalise(fix_encoding(case["original"])))
+    expected = [case["fixed"], case.get("fixed-encoding", case["fixed"])]
+    return actual in {uncurl_quotes(normalise(e)) for e in expected}
+
+
+@pytest.mark.parametrize("case", _cases("in-the-wild.json") + _cases("synthetic.json"),
+                         ids=lambda c: c["label"][:60])
+def test_real_world_mojibake_is_fixed(case):
+    assert _as_expected(case)
+
+
+@pytest.mark.parametrize("case", _cases("negative.json"), ids=lambda c: c["label"][:60])
+def test_text_that_only_looks_like_mojibake_is_unchanged(case):
+    assert _as_expected(case)
+
+
+def test_curly_quotes_dashes_and_ellipses_are_kept():
+    text = "\u201cIt\u2019s \u2014 well\u2026\u201d she said \u2018twice\u2019."
+    assert fix_encoding(text) == text
+
+
+def test_labelled_charset_files_decode_to_the_right_text():
+    labels = json.loads((FIXTURES / "charsets" / "encodings.json").read_text())
+    wrong = []
+    for name, info in sorted(labels.items()):
+        data = (FIXTURES / "charsets" / name).read_bytes()
+        result = decode(data, name)
+        expected = data.decode(info["python_codec"]).lstrip("\ufeff")
+        if isinstance(result, tuple) and result[0].lstrip("\ufeff") == expected:
+            continue
+        wrong.append((name, info["python_codec"], result[1] if isinstance(result, tuple) else result))
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    "token, split",
+    [("Bolshevikhad", "Bolshevik had"), ("ourmovement", "our movement"), ("thegovernment", "the government"),
+     ("Pingback", None), ("charliemarks", None), ("onself", None), ("antirevisionist", None),
+     ("Djugashvili", None), ("movement", None)],
+)
+def test_glued_tokens_split_only_when_certain(token, split):
+    assert split_glued_token(token) == split
