@@ -95,6 +95,7 @@ def main() -> None:
     corpus sql "SELECT ..."        query the current tables (or --at N)
     corpus versions                list snapshots with their runs
     corpus rules                   list the cleaning rules
+    corpus split FILE              clean + segment + language of one text, as JSON
     """
 
 
@@ -177,6 +178,44 @@ def versions(warehouse_dir: Path, fmt: str) -> None:
         con.close()
     columns = list(history[0]) if history else ["snapshot_id"]
     emit(columns, [tuple(h.values()) for h in history], fmt)
+
+
+@main.command()
+@click.argument("source", type=click.File("rb"), default="-")
+@click.option("--no-clean", is_flag=True, help="Segment the text as given: every line is a body block.")
+@click.option("--jsonl", is_flag=True,
+              help='Input is JSON Lines of {"id": ..., "text": ...}; print {"id": ..., "sentences": [...]} per line.')
+def split(source, no_clean: bool, jsonl: bool) -> None:
+    """Clean, segment and detect the language of one text (FILE, or - for standard input).
+
+    Prints one JSON object per sentence: start, end, section, text, lang, lang_prob. Offsets
+    point into the cleaned text (into the text as given with --no-clean).
+    """
+    from .pipeline import split_text
+
+    name = getattr(source, "name", "<stdin>")
+    name = "<stdin>" if name in ("-", "<stdin>") else name
+    try:
+        # Bytes in, decoded here: offsets must count the text as given, \r\n included.
+        content = source.read().decode("utf-8")
+        if not jsonl:
+            for sentence in split_text(content, clean_first=not no_clean):
+                click.echo(json.dumps(sentence, ensure_ascii=False))
+            return
+        for number, line in enumerate(content.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                text = record["text"]
+                if not isinstance(text, str):
+                    raise TypeError("text is not a string")
+            except (ValueError, KeyError, TypeError) as exc:
+                fail(f"{name}: line {number}: expected a JSON object with a string 'text' ({exc})")
+            sentences = split_text(text, clean_first=not no_clean)
+            click.echo(json.dumps({"id": record.get("id"), "sentences": sentences}, ensure_ascii=False))
+    except UnicodeDecodeError as exc:
+        fail(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})")
 
 
 @main.command()

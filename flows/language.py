@@ -1,17 +1,26 @@
 """Language: langdetect, seeded, per document, per block and per sentence.
 
-Takes texts; gives `Lang(code, prob)`. Short text is unreliable, so blocks inherit the
-document's language below a letter count and sentences inherit their block's unless they are
-long enough and confidently different (thresholds in rules.toml [language]). Text without
-letters gets Lang(None, None).
+Takes a clean text, its blocks and sentence spans; gives `Lang(code, prob)` for the document
+and for every sentence. Short text is unreliable, so labels are inherited: a block takes the
+document's language and a sentence its block's, unless the text is long enough and langdetect
+is confidently different (thresholds in rules.toml [language]); the probability is that of
+whichever detection the label came from. Text without letters gets Lang(None, None).
+
+langdetect costs milliseconds a call whatever the length, so it is called only where the answer
+can change a label: never on short text, and not on text made largely of the parent language's
+most common words (a cheap wordfreq test).
 """
 
 from __future__ import annotations
 
+import re
+from functools import cache
+
+import wordfreq
 from langdetect import DetectorFactory, detect_langs
 from langdetect.lang_detect_exception import LangDetectException
 
-from .records import Lang
+from .records import Block, Lang, Span
 from .rules import rules
 
 # Seeded at import, i.e. in every worker process before its first call: langdetect samples
@@ -19,6 +28,7 @@ from .rules import rules
 DetectorFactory.seed = 0
 
 NO_LANGUAGE = Lang(None, None)
+_WORD = re.compile(r"\w+")
 
 
 def letter_count(text: str) -> int:
@@ -36,22 +46,55 @@ def detect(text: str) -> Lang:
     return Lang(best.lang, round(best.prob, 6))
 
 
-def block_language(text: str, document: Lang) -> Lang:
-    if not letter_count(text):
-        return NO_LANGUAGE
-    if letter_count(text) < rules()["language"]["block_min_letters"]:
-        return document
-    return detect(text)
+@cache
+def _common_words(code: str) -> frozenset[str]:
+    language = code.split("-")[0]  # langdetect's zh-cn / zh-tw are wordfreq's zh
+    if language not in wordfreq.available_languages():
+        return frozenset()
+    return frozenset(wordfreq.top_n_list(language, 200))
 
 
-def sentence_language(text: str, block: Lang) -> Lang:
-    settings = rules()["language"]
+def clearly_in(text: str, parent: Lang) -> bool:
+    """True when `text` is made largely of the parent language's most common words."""
+    common = _common_words(parent.code) if parent.code else frozenset()
+    words = _WORD.findall(text.casefold())
+    if not common or not words:
+        return False
+    share = sum(1 for w in words if w in common) / len(words)
+    return share >= rules()["language"]["parent_common_share"]
+
+
+def inherit_or_detect(text: str, parent: Lang, min_letters: int, min_prob: float, fast: bool = True) -> Lang:
+    """`parent`, unless `text` is long enough and confidently in another language."""
     letters = letter_count(text)
     if not letters:
         return NO_LANGUAGE
-    if letters < settings["sentence_min_letters"]:
-        return block
+    if letters < min_letters:
+        return parent
+    if fast and clearly_in(text, parent):
+        return parent
     own = detect(text)
-    if own.code != block.code and own.prob is not None and own.prob >= settings["sentence_min_prob"]:
+    if own.code is not None and own.code != parent.code and (own.prob or 0) >= min_prob:
         return own
-    return block
+    return parent
+
+
+def assign(clean_text: str, blocks: list[Block], spans: list[Span], fast: bool = True) -> tuple[Lang, list[Lang]]:
+    """The document's language and one label per sentence span."""
+    settings = rules()["language"]
+    document = detect(clean_text)
+    block_langs = {
+        b.index: inherit_or_detect(clean_text[b.char_start : b.char_end], document,
+                                   settings["block_min_letters"], settings["block_min_prob"], fast)
+        for b in blocks
+    }
+    labels = []
+    for span in spans:
+        block = blocks[span.block_index]
+        parent = block_langs[block.index]
+        if (span.char_start, span.char_end) == (block.char_start, block.char_end):
+            labels.append(parent)  # a one-sentence block: the block's answer is the sentence's
+            continue
+        labels.append(inherit_or_detect(clean_text[span.char_start : span.char_end], parent,
+                                        settings["sentence_min_letters"], settings["sentence_min_prob"], fast))
+    return document, labels

@@ -18,11 +18,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__, schemas
+from . import __version__, language, schemas
 from .clean import clean, line_hashes
 from .ingest import decode
-from .language import NO_LANGUAGE, block_language, detect, sentence_language
-from .records import RawFile, Reject, SourceInfo, sha256_hex, stable_id
+from .records import Block, RawFile, Reject, SourceInfo, sha256_hex, stable_id
 from .rules import RULES_PATH
 from .segment import segment
 
@@ -93,20 +92,12 @@ def process_document(
     text, encoding = decoded
     cleaned = clean(text, source.name if source else None, repeats)
     doc_id, source_id = raw.doc_id, raw.meta.source_id
-    doc_lang = detect(cleaned.clean_text)
-
     rows = DocumentRows(line_index=index_rows(raw, text))
-    block_langs = {}
     spans = segment(cleaned.clean_text, cleaned.blocks)
-    for block in cleaned.blocks:
-        block_text = cleaned.clean_text[block.char_start : block.char_end]
-        block_langs[block.index] = block_language(block_text, doc_lang)
-    for index, span in enumerate(spans):
+    doc_lang, sentence_langs = language.assign(cleaned.clean_text, cleaned.blocks, spans)
+    for index, (span, lang) in enumerate(zip(spans, sentence_langs)):
         block = cleaned.blocks[span.block_index]
         sentence_text = cleaned.clean_text[span.char_start : span.char_end]
-        lang = block_langs[block.index]
-        if (span.char_start, span.char_end) != (block.char_start, block.char_end):
-            lang = sentence_language(sentence_text, lang)
         rows.sentences.append({
             "sentence_id": stable_id(doc_id, span.char_start, sentence_text),
             "doc_id": doc_id,
@@ -170,6 +161,31 @@ def process_document(
         "pipeline_version": pipeline_version(),
     })
     return rows
+
+
+def split_text(text: str, clean_first: bool = True) -> list[dict]:
+    """clean + segment + language on one text, for `corpus split`.
+
+    With clean_first, offsets point into the cleaned text; without, every non-blank line of
+    `text` is a body block and offsets point into `text` itself.
+    """
+    if clean_first:
+        cleaned = clean(text)
+        clean_text, blocks = cleaned.clean_text, cleaned.blocks
+    else:
+        clean_text, blocks, offset = text, [], 0
+        for number, line in enumerate(text.splitlines(keepends=True), start=1):
+            if line.strip():
+                body = line.rstrip("\r\n")
+                blocks.append(Block(len(blocks), "body", offset, offset + len(body), number, number))
+            offset += len(line)
+    spans = segment(clean_text, blocks)
+    _, langs = language.assign(clean_text, blocks, spans)
+    return [
+        {"start": span.char_start, "end": span.char_end, "section": blocks[span.block_index].section,
+         "text": clean_text[span.char_start : span.char_end], "lang": lang.code, "lang_prob": lang.prob}
+        for span, lang in zip(spans, langs)
+    ]
 
 
 # --- shards ----------------------------------------------------------------------------------

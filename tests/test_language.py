@@ -1,33 +1,103 @@
-from flows.language import NO_LANGUAGE, block_language, detect, sentence_language
+from pathlib import Path
+
+import pytest
+
+from flows import language
+from flows.clean import clean
+from flows.ingest import decode
+from flows.language import NO_LANGUAGE, detect, inherit_or_detect
 from flows.records import Lang
+from flows.segment import segment
+from tests.conftest import SAMPLE
 
-GERMAN = ("Die Stadt liegt am Ufer des Flusses und hat eine lange Geschichte, die bis in das "
-          "Mittelalter zurückreicht. Viele Menschen besuchen sie jedes Jahr.")
-FRENCH = ("La ville se trouve au bord du fleuve et possède une longue histoire qui remonte au "
-          "Moyen Âge. Beaucoup de gens la visitent chaque année.")
-ENGLISH = ("The city lies on the bank of the river and has a long history that goes back to the "
-           "Middle Ages. Many people visit it every year.")
+PARAGRAPHS = {
+    "de": ("Die Stadt liegt am Ufer des Flusses und hat eine lange Geschichte, die bis in das "
+           "Mittelalter zurückreicht. Viele Menschen besuchen sie jedes Jahr, um die alten Kirchen "
+           "und die schmalen Gassen der Altstadt zu sehen."),
+    "fr": ("La ville se trouve au bord du fleuve et possède une longue histoire qui remonte au "
+           "Moyen Âge. Beaucoup de gens la visitent chaque année pour voir les vieilles églises "
+           "et les ruelles étroites de la vieille ville."),
+    "es": ("La ciudad está a orillas del río y tiene una larga historia que se remonta a la Edad "
+           "Media. Mucha gente la visita cada año para ver las viejas iglesias y las calles "
+           "estrechas del casco antiguo."),
+    "ru": ("Город стоит на берегу реки и имеет долгую историю, которая восходит к Средним векам. "
+           "Каждый год его посещают многие люди, чтобы увидеть старые церкви и узкие улицы "
+           "старого города."),
+    "en": ("The city lies on the bank of the river and has a long history that goes back to the "
+           "Middle Ages. Many people visit it every year to see the old churches and the narrow "
+           "streets of the old town."),
+}
 
 
-def test_detect_is_deterministic_and_right_on_paragraphs():
-    assert detect(GERMAN).code == "de"
-    assert detect(FRENCH).code == "fr"
-    assert detect(ENGLISH).code == "en"
-    assert [detect(FRENCH) for _ in range(3)] == [detect(FRENCH)] * 3
+def labels(text: str, fast: bool = True) -> tuple[Lang, list[tuple[str, str | None]]]:
+    cleaned = clean(text)
+    spans = segment(cleaned.clean_text, cleaned.blocks)
+    doc, langs = language.assign(cleaned.clean_text, cleaned.blocks, spans, fast=fast)
+    return doc, [(cleaned.clean_text[s.char_start : s.char_end], lang.code) for s, lang in zip(spans, langs)]
+
+
+@pytest.mark.parametrize("code", ["de", "fr", "es", "ru", "en"])
+def test_a_document_in_one_language(code):
+    text = PARAGRAPHS[code] + "\n\n" + PARAGRAPHS[code].replace(".", "!", 1)
+    doc, sentences = labels(text)
+    assert doc.code == code
+    assert {lang for _, lang in sentences} == {code}
+
+
+def test_an_english_document_quoting_german_and_french():
+    german_quote = "„Wir müssen die Arbeiter in allen Ländern vereinigen, sonst ist alles verloren“, schrieb er."
+    text = (
+        PARAGRAPHS["en"] + "\n\n"
+        "In his letter he wrote the following words in German. " + german_quote + "\n\n"
+        + PARAGRAPHS["fr"] + "\n\n"
+        "Short quote: « Oui. » It stays English."
+    )
+    doc, sentences = labels(text)
+    assert doc.code == "en"
+    by_text = dict(sentences)
+    assert by_text[german_quote] == "de"
+    assert by_text["In his letter he wrote the following words in German."] == "en"
+    french = [lang for sentence, lang in sentences if sentence in PARAGRAPHS["fr"]]
+    assert french and set(french) == {"fr"}
+    last_block = [lang for sentence, lang in sentences if sentence in "Short quote: « Oui. » It stays English."]
+    assert last_block and set(last_block) == {"en"}  # too short to trust: inherited
 
 
 def test_text_without_letters_has_no_language():
     assert detect("1917 — 1924 (…) 42%") == NO_LANGUAGE
-    assert sentence_language("12.5%", Lang("en", 0.99)) == NO_LANGUAGE
+    assert inherit_or_detect("12.5%", Lang("en", 0.99), 60, 0.95) == NO_LANGUAGE
 
 
-def test_short_text_inherits():
+def test_short_text_inherits_its_parent():
     english = Lang("en", 0.999)
-    assert block_language("Ja, genau.", english) == english
-    assert sentence_language("Merci beaucoup.", english) == english
+    assert inherit_or_detect("Merci beaucoup.", english, 60, 0.95) == english
 
 
-def test_long_confidently_different_sentence_keeps_its_own_language():
-    english = Lang("en", 0.999)
-    assert sentence_language(GERMAN, english).code == "de"
-    assert sentence_language(ENGLISH, english) == english
+def test_detection_is_seeded_and_repeatable():
+    assert [detect(PARAGRAPHS["fr"]) for _ in range(3)] == [detect(PARAGRAPHS["fr"])] * 3
+
+
+def _sample_texts() -> list[str]:
+    return [decode(p.read_bytes(), p.name)[0] for p in sorted(SAMPLE.glob("*.txt"))]
+
+
+@pytest.mark.parametrize("text", _sample_texts() + ["\n\n".join(PARAGRAPHS.values())],
+                         ids=["000", "001", "002", "003", "004", "mixed"])
+def test_fast_path_gives_the_same_labels_as_detecting_everywhere(text):
+    assert labels(text, fast=True) == labels(text, fast=False)
+
+
+def test_fast_path_saves_detector_calls(monkeypatch):
+    calls = {"n": 0}
+    real = language.detect
+
+    def counting(text):
+        calls["n"] += 1
+        return real(text)
+
+    monkeypatch.setattr(language, "detect", counting)
+    text = _sample_texts()[3]
+    labels(text, fast=False)
+    slow, calls["n"] = calls["n"], 0
+    labels(text, fast=True)
+    assert calls["n"] * 10 < slow
