@@ -243,16 +243,40 @@ def _first_clean_decode(data: bytes, codecs_to_try: tuple[str, ...]) -> tuple[st
     return None
 
 
+def _has_controls(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" and c not in "\n\r\t\f" for c in text)
+
+
 def _decode_legacy(data: bytes, limits: dict) -> tuple[str | None, str]:
+    """A non-UTF-8 text: (text, encoding), or (None, why not).
+
+    A guess that other, equally plausible code pages would read differently is not a decode
+    but a coin toss: such files are rejected as ambiguous rather than stored with wrong letters.
+    """
+    matches = list(charset_normalizer.from_bytes(data))
+    if not matches:
+        return None, "charset detection found no candidate"
     try:
         western = data.decode("cp1252")
     except UnicodeDecodeError:
         western = None
-    if western is not None and _plausible_western(western, limits["max_non_ascii_letter_share"]):
+    if (
+        western is not None
+        and any(m.encoding == "cp1252" for m in matches)
+        and _plausible_western(western, limits["max_non_ascii_letter_share"])
+    ):
         return western, "cp1252"
-    best = charset_normalizer.from_bytes(data).best()
-    if best is None:
-        return None, "charset detection found no candidate"
+    best = matches[0]
     if best.chaos > limits["max_chaos"]:
         return None, f"best guess {best.encoding} reads as noise (chaos {best.chaos:.2f})"
-    return str(best), best.encoding
+    text = str(best)
+    rivals = [
+        m.encoding for m in matches[1:]
+        if m.chaos <= best.chaos + limits["rival_chaos_margin"]
+        and m.coherence >= best.coherence - limits["rival_coherence_margin"]
+        and str(m) != text
+        and not _has_controls(str(m))  # a reading with C1 controls is no real rival
+    ]
+    if rivals:
+        return None, f"ambiguous: reads as {best.encoding} or, differently, as {', '.join(rivals[:3])}"
+    return text, best.encoding

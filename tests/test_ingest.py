@@ -109,3 +109,18 @@ def test_malformed_sidecar_is_a_reject_and_files_still_load(tmp_path):
     assert found.files[0].meta.source_id == "news"  # folder name when no sidecar says otherwise
     assert found.rejects[0].error_kind == "metadata"
     assert found.rejects[0].message.startswith("_sources.toml is not valid TOML")
+
+
+def test_an_ambiguous_legacy_encoding_is_a_reject_not_a_guess():
+    # Czech in ISO-8859-2 reads equally well, and differently, as cp1250: no honest answer.
+    text = "Příliš žluťoučký kůň úpěl ďábelské ódy. " * 6
+    result = decode(text.encode("iso-8859-2"), "cz.txt")
+    assert isinstance(result, Reject)
+    assert result.error_kind == "undecodable"
+    assert "ambiguous: reads as cp1250 or, differently, as" in result.message
+    assert decode(text.encode("cp1250"), "cz.txt") == (text, "cp1250")
+
+
+def test_western_latin1_text_decodes():
+    text = "Ça me plaît beaucoup, élève à l'école où j'étais. " * 5
+    assert decode(text.encode("latin-1"), "fr.txt") == (text, "cp1252")
