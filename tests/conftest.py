@@ -7,6 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from flows.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "raw" / "sample"
@@ -28,3 +31,10 @@ def sample_copy(tmp_path: Path) -> Path:
     raw = tmp_path / "raw"
     shutil.copytree(SAMPLE, raw)
     return raw
+
+
+def corpus(*args: str) -> str:
+    """Run a `corpus` command in-process; fail the test unless it exits 0."""
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output

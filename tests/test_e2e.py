@@ -7,21 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from flows.cli import main
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, corpus
 
 OFFSET_MISMATCHES = (
     "SELECT count(*) AS bad FROM sentences s JOIN documents d USING (doc_id) "
     "WHERE substr(d.clean_text, s.char_start + 1, s.char_end - s.char_start) <> s.text"
 )
-
-
-def corpus(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def sql_json(wh: Path, query: str) -> list[dict]:

@@ -4,17 +4,9 @@ on their source's other documents (cross-document repeats) are reprocessed when 
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from flows.cli import main
+from tests.conftest import corpus
 
 CHROME = "Subscribe to the Daily Bugle newsletter for more stories like this one"
-
-
-def corpus(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def article(n: int) -> str:
