@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 
 from . import __version__, schemas, warehouse
-from .ingest import SIDECAR_NAME, inventory
+from .faults import fault_point
+from .ingest import inventory
 from .pipeline import (
     DOCUMENT_TABLES,
     fingerprint_shard,
@@ -51,16 +52,26 @@ def new_run_id(now: datetime) -> str:
 
 @task(name="plan", persist_result=False)
 def plan_task(raw_dir: Path, wh: warehouse.Warehouse):
+    """Inventory the raw folder and compare it with the warehouse.
+
+    Returns the inventory, the plan, and whether the inventory's own rejects (sidecar problems,
+    unreadable files) differ from the stored ones, i.e. must be rewritten.
+    """
     found = inventory(raw_dir)
     known: dict = {}
+    stored_rejects: set = set()
     if wh.exists():
         con = wh.connect(read_only=True)
         try:
             known = warehouse.file_state(con)
+            stored_rejects = warehouse.inventory_rejects(con, {f.raw_path for f in found.files})
         finally:
             con.close()
-    known.pop(SIDECAR_NAME, None)  # sidecar problems are re-derived on every run
-    return found, plan_run(found.files, known)
+    inventory_paths = {r.raw_path for r in found.rejects} | {p for p, _, _ in stored_rejects}
+    for path in inventory_paths:
+        known.pop(path, None)  # decided by the inventory, not by the planner
+    fresh_rejects = {(r.raw_path, r.error_kind, r.message) for r in found.rejects}
+    return found, plan_run(found.files, known), fresh_rejects != stored_rejects, inventory_paths
 
 
 @task(name="fingerprint-shard", persist_result=False)
@@ -91,7 +102,15 @@ def _utcnow() -> datetime:
 
 @flow(name="corpus-build", log_prints=True)
 def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int = 200) -> RunSummary:
-    """Process what is new or changed in `raw_dir` and commit it as one warehouse snapshot."""
+    """Process what is new or changed in `raw_dir` and commit it as one warehouse snapshot.
+
+    Holds the warehouse's run lock throughout: a second run on the same warehouse fails fast.
+    """
+    with warehouse.Warehouse(Path(warehouse_dir)).run_lock():
+        return _build(raw_dir, warehouse_dir, shard_size)
+
+
+def _build(raw_dir: str, warehouse_dir: str, shard_size: int) -> RunSummary:
     logger = get_run_logger()
     started, clock = _utcnow(), time.perf_counter()
     raw, wh = Path(raw_dir), warehouse.Warehouse(Path(warehouse_dir))
@@ -104,7 +123,8 @@ def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int =
         stage_seconds[stage] = round(now - since, 3)
         return now
 
-    found, plan = plan_task(raw, wh)
+    _remove_dead_staging(wh)
+    found, plan, inventory_changed, inventory_paths = plan_task(raw, wh)
     mark = lap("plan", clock)
     batches = shards(plan.to_process, shard_size)
     for future in [fingerprint_task.submit(raw, b, staging, n) for n, b in enumerate(batches, 1)]:
@@ -120,15 +140,21 @@ def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int =
         len(plan.unchanged) - len(context_changed), len(plan.deleted),
     )
 
-    # Rejects found while taking inventory (sidecar, unreadable files) are staged as shard 0.
-    write_table(shard_file(staging, "rejects", 0),
-                rows_to_table("rejects", [reject_row(r) for r in found.rejects]))
+    # Rejects found while taking inventory (sidecar, unreadable files) are staged as shard 0,
+    # only when they changed: an unchanged raw folder must leave the data untouched.
+    if inventory_changed:
+        write_table(shard_file(staging, "rejects", 0),
+                    rows_to_table("rejects", [reject_row(r) for r in found.rejects]))
     futures = [
         shard_task.submit(raw, files, {s.source_id: s for s in found.sources}, repeats, staging, n)
         for n, files in enumerate(shards(to_process, shard_size), start=1)
     ]
-    results = [f.result() for f in futures]
+    results = []
+    for future in futures:
+        results.append(future.result())
+        fault_point("processing")
     mark = lap("process", mark)
+    fault_point("staged")
 
     staged = {name: sorted((staging / name).glob("shard-*.parquet")) for name in DOCUMENT_TABLES}
     written = {name: sum(r.counts[name] for r in results) for name in DOCUMENT_TABLES}
@@ -139,13 +165,14 @@ def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int =
         "n_context_changed": len(context_changed),
         "n_unchanged": len(plan.unchanged) - len(context_changed),
         "n_deleted": len(plan.deleted),
-        "n_rejected": written["rejects"] + len(found.rejects),
+        "n_rejected": written["rejects"] + (len(found.rejects) if inventory_changed else 0),
         "n_documents": written["documents"],
         "n_sentences": written["sentences"],
         "n_removed": written["removed"],
     }
-    replace_paths = {f.raw_path for f in to_process} | set(plan.deleted) | {SIDECAR_NAME}
-    replace_paths |= {r.raw_path for r in found.rejects}
+    replace_paths = {f.raw_path for f in to_process} | set(plan.deleted)
+    if inventory_changed:
+        replace_paths |= inventory_paths
     run_row = {
         "run_id": run_id, "started_at": started, "finished_at": _utcnow(),
         "code_version": __version__, "pipeline_version": pipeline_version(),
@@ -160,6 +187,13 @@ def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int =
     logger.info("run %s committed snapshot %d", run_id, snapshot_id)
     return RunSummary(run_id, snapshot_id, counts, round(time.perf_counter() - clock, 3),
                       stage_seconds, rejects)
+
+
+def _remove_dead_staging(wh: warehouse.Warehouse) -> None:
+    """Staging left by a killed run: safe to delete, the caller holds the warehouse lock."""
+    if wh.staging.exists():
+        for leftover in wh.staging.iterdir():
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _staged_rejects(files: list[Path]) -> list[dict]:

@@ -94,6 +94,7 @@ def main() -> None:
     corpus run raw/sample          process new/changed files into a new snapshot
     corpus sql "SELECT ..."        query the current tables (or --at N)
     corpus versions                list snapshots with their runs
+    corpus diff A B                what changed between two snapshots
     corpus rules                   list the cleaning rules
     corpus split FILE              clean + segment + language of one text, as JSON
     """
@@ -118,8 +119,9 @@ def run(raw_dir: Path, warehouse_dir: Path, shard_size: int) -> None:
 
     wh = warehouse.Warehouse(warehouse_dir)
     try:
-        with wh.run_lock():
-            summary = build_flow(str(raw_dir), str(warehouse_dir), shard_size)
+        with wh.run_lock():  # fail fast and quietly if busy; the flow takes the lock itself
+            pass
+        summary = build_flow(str(raw_dir), str(warehouse_dir), shard_size)
     except (warehouse.WarehouseError, SchemaError) as exc:
         fail(str(exc))
     click.echo("")
@@ -176,8 +178,8 @@ def versions(warehouse_dir: Path, fmt: str) -> None:
         history = warehouse.snapshots(con)
     finally:
         con.close()
-    columns = list(history[0]) if history else ["snapshot_id"]
-    emit(columns, [tuple(h.values()) for h in history], fmt)
+    columns = list(dict.fromkeys(k for h in history for k in h))
+    emit(columns, [tuple(h.get(c) for c in columns) for h in history], fmt)
 
 
 @main.command()
@@ -216,6 +218,26 @@ def split(source, no_clean: bool, jsonl: bool) -> None:
             click.echo(json.dumps({"id": record.get("id"), "sentences": sentences}, ensure_ascii=False))
     except UnicodeDecodeError as exc:
         fail(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+
+
+@main.command("diff")
+@click.argument("old", type=int)
+@click.argument("new", type=int)
+@warehouse_option
+@format_option
+@click.option("--rows", is_flag=True, help="List the added/removed/changed rows, not just counts.")
+def diff_command(old: int, new: int, warehouse_dir: Path, fmt: str, rows: bool) -> None:
+    """What changed between snapshots OLD and NEW: documents added/removed/changed, sentences
+    added/removed (see `corpus versions` for snapshot ids)."""
+    try:
+        changes = warehouse.diff(warehouse.Warehouse(warehouse_dir), old, new)
+    except warehouse.WarehouseError as exc:
+        fail(str(exc))
+    if rows:
+        emit(["change", "id", "detail"],
+             [(kind, key, detail) for kind, found in changes.items() for key, detail in found], fmt)
+    else:
+        emit(["change", "count"], [(kind, len(found)) for kind, found in changes.items()], fmt)
 
 
 @main.command()

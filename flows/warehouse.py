@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from . import schemas
+from .faults import fault_point
 from .records import SourceInfo
 
 DUCKDB_VERSION = "v" + duckdb.__version__
@@ -150,6 +151,14 @@ def current_snapshot(con: duckdb.DuckDBPyConnection) -> int | None:
     return int(row[0]) if row and row[0] is not None else None
 
 
+def inventory_rejects(con: duckdb.DuckDBPyConnection, paths_in_raw: set[str]) -> set[tuple[str, str, str]]:
+    """Stored rejects that are not about a file in the raw folder (sidecar, unreadable files)."""
+    if "rejects" not in existing_tables(con):
+        return set()
+    rows = con.execute("SELECT raw_path, error_kind, message FROM rejects").fetchall()
+    return {tuple(r) for r in rows if r[0] not in paths_in_raw}
+
+
 def file_state(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, str]]:
     """{raw_path: (raw_sha256, pipeline_version)} of every document and reject."""
     if not {"documents", "rejects"} <= existing_tables(con):
@@ -161,22 +170,76 @@ def file_state(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, st
     return {path: (sha, version) for path, sha, version in rows}
 
 
+def _table_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    rows = con.execute(f"SELECT table_id, table_name FROM __ducklake_metadata_{LAKE}.ducklake_table").fetchall()
+    return {str(table_id): name for table_id, name in rows}
+
+
 def snapshots(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    """Snapshot history joined with the runs that made them (newest last)."""
+    """Snapshot history with the run that made each and the data tables it changed."""
     has_runs = "runs" in existing_tables(con)
-    run_cols = (
-        "r.run_id, r.code_version, r.n_new, r.n_changed, r.n_unchanged, r.n_deleted, "
-        "r.n_rejected, r.n_documents, r.n_sentences"
-    )
-    join = f"LEFT JOIN runs r ON r.snapshot_id = s.snapshot_id" if has_runs else ""
-    select_runs = run_cols if has_runs else "NULL AS run_id"
-    query = (
-        f"SELECT s.snapshot_id, s.snapshot_time, s.commit_message, {select_runs} "
-        f"FROM {LAKE}.snapshots() s {join} ORDER BY s.snapshot_id"
-    )
-    cursor = con.execute(query)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    names = _table_names(con)
+    runs = {}
+    if has_runs:
+        cursor = con.execute(
+            "SELECT snapshot_id, run_id, code_version, n_new, n_changed, n_context_changed, "
+            "n_unchanged, n_deleted, n_rejected, n_documents, n_sentences FROM runs"
+        )
+        columns = [d[0] for d in cursor.description]
+        runs = {row[0]: dict(zip(columns[1:], row[1:])) for row in cursor.fetchall()}
+    history = []
+    for snapshot_id, time, changes in con.execute(
+        f"SELECT snapshot_id, snapshot_time, changes FROM {LAKE}.snapshots() ORDER BY snapshot_id"
+    ).fetchall():
+        touched = {
+            names.get(table_id, table_id)
+            for key in ("tables_inserted_into", "tables_deleted_from")
+            for table_id in (changes or {}).get(key, [])
+        } - {"runs", "line_index"}
+        run = runs.get(snapshot_id, {})
+        history.append({
+            "snapshot_id": snapshot_id,
+            "snapshot_time": time,
+            "run_id": run.get("run_id"),
+            "data_changes": ", ".join(sorted(touched)) or "none",
+            **{k: v for k, v in run.items() if k != "run_id"},
+        })
+    return history
+
+
+def check_snapshot(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
+    ids = {row[0] for row in con.execute(f"SELECT snapshot_id FROM {LAKE}.snapshots()").fetchall()}
+    if snapshot not in ids:
+        raise WarehouseError(f"no snapshot {snapshot}: the warehouse has snapshots {min(ids)} to {max(ids)}")
+
+
+def diff(wh: Warehouse, old: int, new: int) -> dict[str, list[tuple]]:
+    """What changed from snapshot `old` to `new`: document and sentence rows, by kind."""
+    con = wh.connect(read_only=True)
+    try:
+        for snapshot in (old, new):
+            check_snapshot(con, snapshot)
+        for name, version in (("a", old), ("b", new)):
+            for table in ("documents", "sentences"):
+                try:
+                    con.execute(f"CREATE TEMP TABLE {table}_{name} AS "
+                                f"SELECT * FROM {table} AT (VERSION => {int(version)})")
+                except duckdb.Error:  # the table did not exist yet at that snapshot
+                    con.execute(f"CREATE TEMP TABLE {table}_{name} AS SELECT * FROM {table} LIMIT 0")
+        queries = {
+            "documents added": "SELECT doc_id, raw_path FROM documents_b WHERE doc_id NOT IN (SELECT doc_id FROM documents_a)",
+            "documents removed": "SELECT doc_id, raw_path FROM documents_a WHERE doc_id NOT IN (SELECT doc_id FROM documents_b)",
+            "documents changed": (
+                "SELECT b.doc_id, b.raw_path FROM documents_b b JOIN documents_a a USING (doc_id) "
+                "WHERE a.raw_sha256 <> b.raw_sha256 OR a.clean_sha256 <> b.clean_sha256 "
+                "OR a.pipeline_version <> b.pipeline_version"
+            ),
+            "sentences added": "SELECT sentence_id, text FROM sentences_b WHERE sentence_id NOT IN (SELECT sentence_id FROM sentences_a)",
+            "sentences removed": "SELECT sentence_id, text FROM sentences_a WHERE sentence_id NOT IN (SELECT sentence_id FROM sentences_b)",
+        }
+        return {kind: con.execute(q + " ORDER BY 1").fetchall() for kind, q in queries.items()}
+    finally:
+        con.close()
 
 
 def repeat_plan(
@@ -312,6 +375,7 @@ def publish(
             f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
             [row[c] for c in columns],
         )
+        fault_point("publish")
         con.execute(
             f"CALL {LAKE}.set_commit_message('corpus', ?, extra_info => ?)",
             [f"run {row['run_id']}", json.dumps({"run_id": row["run_id"]})],

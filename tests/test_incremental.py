@@ -56,3 +56,48 @@ def test_a_changed_file_replaces_its_rows_and_earlier_snapshots_keep_them(tmp_pa
     before = corpus("sql", "--warehouse", str(wh), "--at", "1", "--format", "csv", "SELECT text FROM sentences")
     assert now == "text\nThe second version.\nIt has two sentences.\n"
     assert before == "text\nThe first version of the text.\n"
+
+
+def _diff(wh: Path, old: int, new: int) -> dict:
+    out = corpus("diff", str(old), str(new), "--warehouse", str(wh), "--format", "json", "--rows")
+    found: dict = {}
+    for row in json.loads(out):
+        found.setdefault(row["change"], []).append(row["detail"])
+    return found
+
+
+def test_add_change_delete_across_runs_with_diffs_and_time_travel(tmp_path):
+    raw, wh = tmp_path / "raw", tmp_path / "wh"
+    raw.mkdir()
+    (raw / "keep.txt").write_text("This file never changes.")
+    (raw / "edit.txt").write_text("The first version.")
+    (raw / "drop.txt").write_text("This file will be deleted.")
+    corpus("run", str(raw), "--warehouse", str(wh))                      # snapshot 1
+    (raw / "new.txt").write_text("A new file arrives.")
+    corpus("run", str(raw), "--warehouse", str(wh))                      # 2: add
+    (raw / "edit.txt").write_text("The second version.")
+    corpus("run", str(raw), "--warehouse", str(wh))                      # 3: change
+    (raw / "drop.txt").unlink()
+    corpus("run", str(raw), "--warehouse", str(wh))                      # 4: delete
+    corpus("run", str(raw), "--warehouse", str(wh))                      # 5: nothing
+
+    def paths(at: int) -> str:
+        return corpus("sql", "--warehouse", str(wh), "--at", str(at), "--format", "csv",
+                      "SELECT raw_path, text FROM documents JOIN sentences USING (doc_id) ORDER BY 1")
+
+    assert paths(1) == ("raw_path,text\ndrop.txt,This file will be deleted.\nedit.txt,The first version.\n"
+                        "keep.txt,This file never changes.\n")
+    assert paths(4) == "raw_path,text\nedit.txt,The second version.\nkeep.txt,This file never changes.\nnew.txt,A new file arrives.\n"
+    assert paths(5) == paths(4)
+
+    assert _diff(wh, 1, 2) == {"documents added": ["new.txt"], "sentences added": ["A new file arrives."]}
+    assert _diff(wh, 2, 3) == {"documents changed": ["edit.txt"], "sentences added": ["The second version."],
+                               "sentences removed": ["The first version."]}
+    assert _diff(wh, 3, 4) == {"documents removed": ["drop.txt"], "sentences removed": ["This file will be deleted."]}
+    assert _diff(wh, 4, 5) == {}
+
+    versions = json.loads(corpus("versions", "--warehouse", str(wh), "--format", "json"))
+    assert [v["data_changes"] for v in versions] == [
+        "none", "documents, sentences, sources", "documents, sentences", "documents, sentences",
+        "documents, sentences", "none",
+    ]
