@@ -48,9 +48,15 @@ def test_publish_commits_one_snapshot_and_replaces_changed_documents(tmp_path):
         state = warehouse.file_state(con)
     finally:
         con.close()
-    assert [(h["snapshot_id"], h["commit_message"], h["run_id"]) for h in history][1:] == [
-        (1, "run r1", "r1"), (2, "run r2", "r2"),
+    assert [(h["snapshot_id"], h["run_id"], h["data_changes"]) for h in history][1:] == [
+        (1, "r1", "documents, sentences, sources"), (2, "r2", "documents, sentences"),
     ]
+    con = wh.connect()
+    try:
+        messages = con.execute("SELECT commit_message FROM lake.snapshots() ORDER BY snapshot_id").fetchall()
+    finally:
+        con.close()
+    assert messages[1:] == [("run r1",), ("run r2",)]
     assert list(state) == ["a.txt"]
 
 
