@@ -95,6 +95,9 @@ def main() -> None:
     corpus sql "SELECT ..."        query the current tables (or --at N)
     corpus versions                list snapshots with their runs
     corpus diff A B                what changed between two snapshots
+    corpus release 1.0.0           export a snapshot as a checksummed release
+    corpus verify PATH_OR_URL      check a release against its checksums
+    corpus download URL 1.0.0 DIR  fetch and verify a release
     corpus rules                   list the cleaning rules
     corpus split FILE              clean + segment + language of one text, as JSON
     """
@@ -147,21 +150,41 @@ def run(raw_dir: Path, warehouse_dir: Path, shard_size: int) -> None:
 @click.argument("query")
 @warehouse_option
 @format_option
-@click.option("--at", "snapshot", type=int, default=None, help="Query as of snapshot N.")
-def sql(query: str, warehouse_dir: Path, fmt: str, snapshot: int | None) -> None:
+@click.option("--at", "at", default=None, metavar="N|VERSION",
+              help="Query as of snapshot N, or of the snapshot of release VERSION (e.g. 1.0.0).")
+def sql(query: str, warehouse_dir: Path, fmt: str, at: str | None) -> None:
     """Run a read-only SQL QUERY on the warehouse tables.
 
-    Tables: documents, sentences, removed, rejects, sources, runs.
+    Tables: documents, sentences, removed, edits, rejects, sources, runs.
     Example: corpus sql "SELECT lang, count(*) FROM sentences GROUP BY lang"
     """
     wh = warehouse.Warehouse(warehouse_dir)
     try:
+        snapshot = _resolve_at(wh, at)
         columns, rows = warehouse.query(wh, query, snapshot)
     except warehouse.WarehouseError as exc:
         fail(str(exc))
     except Exception as exc:  # duckdb's errors carry a clear message of their own
         fail(f"SQL failed: {exc}")
     emit(columns, rows, fmt)
+
+
+def _resolve_at(wh: warehouse.Warehouse, at: str | None) -> int | None:
+    """--at N or --at VERSION -> a snapshot id (a clear error for anything else)."""
+    if at is None:
+        return None
+    if at.isdigit():
+        return int(at)
+    from .release import ReleaseError, parse_version, releases
+
+    try:
+        parse_version(at)
+    except ReleaseError:
+        raise warehouse.WarehouseError(f"--at takes a snapshot number or a release version, not {at!r}") from None
+    for manifest in releases(wh.root / "releases"):
+        if manifest["version"] == at:
+            return int(manifest["snapshot_id"])
+    raise warehouse.WarehouseError(f"no release {at} in {wh.root / 'releases'}")
 
 
 @main.command()
@@ -238,6 +261,57 @@ def diff_command(old: int, new: int, warehouse_dir: Path, fmt: str, rows: bool) 
              [(kind, key, detail) for kind, found in changes.items() for key, detail in found], fmt)
     else:
         emit(["change", "count"], [(kind, len(found)) for kind, found in changes.items()], fmt)
+
+
+@main.command("release")
+@click.argument("version")
+@warehouse_option
+@click.option("--at", "snapshot", type=int, default=None, help="Snapshot to release (default: the latest).")
+def release_command(version: str, warehouse_dir: Path, snapshot: int | None) -> None:
+    """Export a snapshot as release VERSION (MAJOR.MINOR.PATCH) under <warehouse>/releases/.
+
+    \b
+    Version policy: major = the schema's major version changed; minor = documents added or
+    removed, or columns added; patch = same documents, reprocessed. Existing versions and
+    already released snapshots are refused; release folders are never overwritten.
+    """
+    from .release import ReleaseError, release
+
+    try:
+        folder = release(warehouse.Warehouse(warehouse_dir), version, snapshot)
+    except (ReleaseError, warehouse.WarehouseError) as exc:
+        fail(str(exc))
+    click.echo(f"released {version} at {folder}")
+
+
+@main.command("verify")
+@click.argument("location")
+def verify_command(location: str) -> None:
+    """Check a release folder or URL against its manifest.json and SHA256SUMS."""
+    from .release import verify
+
+    problems = verify(location)
+    for problem in problems:
+        click.echo(f"FAILED {problem}", err=True)
+    if problems:
+        fail(f"{location}: {len(problems)} problem(s)")
+    click.echo(f"{location}: all files match their checksums")
+
+
+@main.command("download")
+@click.argument("base_url")
+@click.argument("version")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+def download_command(base_url: str, version: str, dest: Path) -> None:
+    """Fetch release VERSION from BASE_URL (the folder holding release folders) into
+    DEST/VERSION, and verify it."""
+    from .release import ReleaseError, download
+
+    try:
+        target = download(base_url, version, dest)
+    except (ReleaseError, OSError, ValueError) as exc:
+        fail(str(exc))
+    click.echo(f"downloaded and verified {version} into {target}")
 
 
 @main.command()

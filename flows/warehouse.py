@@ -207,6 +207,46 @@ def snapshots(con: duckdb.DuckDBPyConnection) -> list[dict]:
     return history
 
 
+def export_batches(wh: Warehouse, table: str, snapshot: int, batch_rows: int = 65_536):
+    """The rows of `table` as of `snapshot`, in a total deterministic order, as Arrow batches."""
+    contract = schemas.table(table)
+    order = list(contract.sort_by) + [c for c in contract.column_names if c not in contract.sort_by]
+    con = wh.connect(read_only=True)
+    try:
+        check_snapshot(con, snapshot)
+        reader = con.execute(
+            f"SELECT {', '.join(contract.column_names)} FROM {table} AT (VERSION => {int(snapshot)}) "
+            f"ORDER BY {', '.join(order)}"
+        ).to_arrow_reader(batch_rows)
+        yield from reader
+    finally:
+        con.close()
+
+
+def latest_snapshot(wh: Warehouse) -> tuple[int, str]:
+    """(id, ISO time) of the newest snapshot."""
+    con = wh.connect(read_only=True)
+    try:
+        snapshot_id, time = con.execute(
+            f"SELECT snapshot_id, snapshot_time FROM {LAKE}.snapshots() ORDER BY snapshot_id DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        con.close()
+    return int(snapshot_id), time.isoformat()
+
+
+def snapshot_time(wh: Warehouse, snapshot: int) -> str:
+    con = wh.connect(read_only=True)
+    try:
+        check_snapshot(con, snapshot)
+        (time,) = con.execute(
+            f"SELECT snapshot_time FROM {LAKE}.snapshots() WHERE snapshot_id = ?", [snapshot]
+        ).fetchone()
+    finally:
+        con.close()
+    return time.isoformat()
+
+
 def check_snapshot(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
     ids = {row[0] for row in con.execute(f"SELECT snapshot_id FROM {LAKE}.snapshots()").fetchall()}
     if snapshot not in ids:

@@ -1,0 +1,143 @@
+"""Releases: files, checksums, card, Croissant, version policy, and a real download over HTTP."""
+
+import functools
+import http.server
+import json
+import subprocess
+import threading
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from flows import release as rel
+from flows.cli import main
+from flows.warehouse import Warehouse, load_extensions
+from tests.conftest import SAMPLE, corpus
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("release")
+    raw = tmp / "raw"
+    raw.mkdir()
+    for path in sorted(SAMPLE.glob("00[0-2]*")) + [SAMPLE / "_sources.toml"]:
+        (raw / path.name).write_bytes(path.read_bytes())
+    wh = tmp / "wh"
+    corpus("run", str(raw), "--warehouse", str(wh))
+    corpus("release", "1.0.0", "--warehouse", str(wh))
+    return tmp, raw, wh, wh / "releases" / "1.0.0"
+
+
+def fails(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 1, result.output
+    return result.output
+
+
+def test_release_folder_is_complete_and_checkable_with_sha256sum(released):
+    *_, folder = released
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["version"] == "1.0.0" and manifest["previous_release"] is None
+    assert manifest["row_counts"]["documents"] == 3
+    assert {f["path"] for f in manifest["files"]} == {
+        *(f"data/{t}/{t}.parquet" for t in rel.RELEASE_TABLES), "README.md", "CHANGELOG.md", "croissant.json",
+    }
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    card = (folder / "README.md").read_text()
+    for heading in ["## Sources", "## Collection and cleaning", "## Schema", "## Known limitations", "## How to load it"]:
+        assert heading in card
+    assert "| `sentence_id` | string | no |" in card and "Socialist Worker" in card
+
+
+def test_croissant_metadata_validates_with_mlcroissant(released):
+    mlc = pytest.importorskip("mlcroissant")
+    *_, folder = released
+    dataset = mlc.Dataset(jsonld=str(folder / "croissant.json"))
+    assert not dataset.metadata.issues.errors
+    assert [rs.name for rs in dataset.metadata.record_sets] == list(rel.RELEASE_TABLES)
+
+
+def test_re_exporting_a_snapshot_gives_byte_identical_parquet(released, tmp_path):
+    _, _, wh, folder = released
+    snapshot = json.loads((folder / "manifest.json").read_text())["snapshot_id"]
+    rel.export(Warehouse(wh), snapshot, tmp_path / "again")
+    for table in rel.RELEASE_TABLES:
+        name = f"data/{table}/{table}.parquet"
+        assert rel.sha256_file(tmp_path / "again" / name) == rel.sha256_file(folder / name), table
+
+
+def test_version_policy_is_enforced(released):
+    _, raw, wh, _ = released
+    assert "already exists" in fails("release", "1.0.0", "--warehouse", str(wh))
+    assert "is already released as 1.0.0" in fails("release", "1.0.1", "--warehouse", str(wh))
+    assert "is not MAJOR.MINOR.PATCH" in fails("release", "../../etc", "--warehouse", str(wh))
+    (raw / "new.txt").write_text("A new document arrives. It adds sentences.")
+    corpus("run", str(raw), "--warehouse", str(wh))
+    assert "is not greater than the latest release" in fails("release", "0.9.0", "--warehouse", str(wh))
+    assert "need a minor bump" in fails("release", "1.0.1", "--warehouse", str(wh))
+    corpus("release", "1.1.0", "--warehouse", str(wh))
+    changelog = (wh / "releases" / "1.1.0" / "CHANGELOG.md").read_text()
+    assert "- documents added: 1" in changelog and "- new.txt" in changelog
+    assert json.loads((wh / "releases" / "1.1.0" / "manifest.json").read_text())["previous_release"] == "1.0.0"
+
+
+@pytest.fixture
+def http_base(released):
+    *_, folder = released
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # keep the request log out of the CLI output under test
+            pass
+
+    handler = functools.partial(Quiet, directory=str(folder.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_release_is_readable_over_http_with_duckdb_and_pandas(released, http_base):
+    *_, folder = released
+    manifest = json.loads((folder / "manifest.json").read_text())
+    url = {f["path"]: f"{http_base}/1.0.0/{f['path']}" for f in manifest["files"]}
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    load_extensions(con, "httpfs")
+    (count,) = con.execute(f"SELECT count(*) FROM read_parquet('{url['data/sentences/sentences.parquet']}')").fetchone()
+    assert count == manifest["row_counts"]["sentences"]
+    bad = con.execute(
+        f"SELECT count(*) FROM read_parquet('{url['data/sentences/sentences.parquet']}') s "
+        f"JOIN read_parquet('{url['data/documents/documents.parquet']}') d USING (doc_id) "
+        "WHERE substr(d.clean_text, s.char_start + 1, s.char_end - s.char_start) <> s.text"
+    ).fetchone()[0]
+    assert bad == 0
+    frame = pd.read_parquet(url["data/documents/documents.parquet"])
+    assert len(frame) == manifest["row_counts"]["documents"]
+
+
+def test_download_verifies_and_a_tampered_file_fails(released, http_base, tmp_path):
+    output = corpus("download", http_base, "1.0.0", str(tmp_path))
+    assert "downloaded and verified 1.0.0" in output
+    copy = tmp_path / "1.0.0"
+    assert corpus("verify", str(copy)).endswith("all files match their checksums\n")
+    assert corpus("verify", f"{http_base}/1.0.0").endswith("all files match their checksums\n")
+    with open(copy / "data" / "sentences" / "sentences.parquet", "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\x00tampered")
+    message = fails("verify", str(copy))
+    assert "data/sentences/sentences.parquet: checksum mismatch" in message
+    assert "already exists" in fails("download", http_base, "1.0.0", str(tmp_path))
+
+
+def test_sql_at_a_release_version_queries_its_snapshot(released):
+    _, _, wh, folder = released
+    expected = json.loads((folder / "manifest.json").read_text())["row_counts"]["documents"]
+    out = corpus("sql", "--warehouse", str(wh), "--at", "1.0.0", "--format", "csv", "SELECT count(*) AS n FROM documents")
+    assert out == f"n\n{expected}\n"
+    assert "no release 9.9.9" in fails("sql", "--warehouse", str(wh), "--at", "9.9.9", "SELECT 1")
+    assert "--at takes a snapshot number or a release version" in fails(
+        "sql", "--warehouse", str(wh), "--at", "../x", "SELECT 1")
