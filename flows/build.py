@@ -10,14 +10,19 @@ from __future__ import annotations
 import secrets
 import shutil
 import time
+import sys
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.states import Cancelled, Completed
+from prefect.tasks import exponential_backoff
 
-from . import __version__, schemas, warehouse
+from . import __version__, report, schemas, warehouse
 from .faults import fault_point
 from .ingest import inventory
 from .pipeline import (
@@ -74,7 +79,9 @@ def plan_task(raw_dir: Path, wh: warehouse.Warehouse):
     return found, plan_run(found.files, known), fresh_rejects != stored_rejects, inventory_paths
 
 
-@task(name="fingerprint-shard", persist_result=False)
+# Shard tasks only read raw files and write their own staging files, so a retry is safe;
+# bad input never raises (it becomes a reject), so what is retried is transient trouble.
+@task(name="fingerprint-shard", persist_result=False, retries=2, retry_delay_seconds=[1, 5])
 def fingerprint_task(raw_dir: Path, files, staging: Path, shard: int) -> int:
     return fingerprint_shard(raw_dir, files, staging, shard)
 
@@ -86,12 +93,13 @@ def repeats_task(wh, staging: Path, gone_doc_ids: list[str]):
     return warehouse.repeat_plan(wh, fingerprints, gone_doc_ids, min_docs)
 
 
-@task(name="process-shard", persist_result=False)
+@task(name="process-shard", persist_result=False, retries=2, retry_delay_seconds=[1, 5])
 def shard_task(raw_dir: Path, files, sources, repeats, staging: Path, shard: int):
     return process_shard(raw_dir, files, sources, repeats, staging, shard)
 
 
-@task(name="publish", persist_result=False)
+# A failed publish rolled back; retried with backoff (e.g. a catalog briefly locked).
+@task(name="publish", persist_result=False, retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2))
 def publish_task(wh, staged, replace_paths, sources, run_row) -> int:
     return warehouse.publish(wh, staged, replace_paths, sources, run_row)
 
@@ -101,16 +109,22 @@ def _utcnow() -> datetime:
 
 
 @flow(name="corpus-build", log_prints=True)
-def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int = 200) -> RunSummary:
+def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int = 200):
     """Process what is new or changed in `raw_dir` and commit it as one warehouse snapshot.
 
-    Holds the warehouse's run lock throughout: a second run on the same warehouse fails fast.
+    Holds the warehouse's run lock throughout. A run that finds the warehouse busy (another run,
+    scheduled or not) is skipped: it ends Cancelled with a clear message and changes nothing.
     """
-    with warehouse.Warehouse(Path(warehouse_dir)).run_lock():
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(warehouse.Warehouse(Path(warehouse_dir)).run_lock())
+        except warehouse.WarehouseError as exc:
+            get_run_logger().warning("skipped: %s", exc)
+            return Cancelled(message=f"skipped: {exc}")
         return _build(raw_dir, warehouse_dir, shard_size)
 
 
-def _build(raw_dir: str, warehouse_dir: str, shard_size: int) -> RunSummary:
+def _build(raw_dir: str, warehouse_dir: str, shard_size: int):
     logger = get_run_logger()
     started, clock = _utcnow(), time.perf_counter()
     raw, wh = Path(raw_dir), warehouse.Warehouse(Path(warehouse_dir))
@@ -126,8 +140,8 @@ def _build(raw_dir: str, warehouse_dir: str, shard_size: int) -> RunSummary:
     _remove_dead_staging(wh)
     found, plan, inventory_changed, inventory_paths = plan_task(raw, wh)
     mark = lap("plan", clock)
-    batches = shards(plan.to_process, shard_size)
-    for future in [fingerprint_task.submit(raw, b, staging, n) for n, b in enumerate(batches, 1)]:
+    for future in [fingerprint_task.submit(raw, b, staging, n)
+                   for n, b in enumerate(shards(plan.to_process, shard_size), 1)]:
         future.result()
     gone = [stable_id("path", p) for p in [f.raw_path for f in plan.to_process] + plan.deleted]
     repeats, context_paths = repeats_task(wh, staging, gone)
@@ -145,14 +159,21 @@ def _build(raw_dir: str, warehouse_dir: str, shard_size: int) -> RunSummary:
     if inventory_changed:
         write_table(shard_file(staging, "rejects", 0),
                     rows_to_table("rejects", [reject_row(r) for r in found.rejects]))
+    batches = shards(to_process, shard_size)
     futures = [
         shard_task.submit(raw, files, {s.source_id: s for s in found.sources}, repeats, staging, n)
-        for n, files in enumerate(shards(to_process, shard_size), start=1)
+        for n, files in enumerate(batches, start=1)
     ]
     results = []
-    for future in futures:
-        results.append(future.result())
-        fault_point("processing")
+    with _progress(len(to_process)) as advance:
+        for done, future in enumerate(futures, start=1):
+            results.append(future.result())
+            advance(len(batches[done - 1]))
+            elapsed = time.perf_counter() - mark
+            logger.info("processed shard %d/%d (%.1f files/s, about %.0f s left)", done, len(futures),
+                        sum(len(b) for b in batches[:done]) / max(elapsed, 1e-9),
+                        elapsed / done * (len(futures) - done))
+            fault_point("processing")
     mark = lap("process", mark)
     fault_point("staged")
 
@@ -183,10 +204,43 @@ def _build(raw_dir: str, warehouse_dir: str, shard_size: int) -> RunSummary:
     rejects = _staged_rejects(staged["rejects"])
     snapshot_id = publish_task(wh, staged, sorted(replace_paths), found.sources, run_row)
     lap("publish", mark)
+    counts["n_sentences_deleted"] = _sentences_deleted(wh, snapshot_id)
+    create_markdown_artifact(
+        key="corpus-run-report",
+        markdown=report.markdown(run_id, snapshot_id, counts, stage_seconds, rejects,
+                                 report.staged_counts(staged["removed"], "rule"),
+                                 report.staged_counts(staged["sentences"], "lang")),
+        description=f"Corpus run {run_id}",
+    )
+    create_table_artifact(key="corpus-run-counts", table=report.table(counts, stage_seconds))
     shutil.rmtree(staging, ignore_errors=True)
     logger.info("run %s committed snapshot %d", run_id, snapshot_id)
-    return RunSummary(run_id, snapshot_id, counts, round(time.perf_counter() - clock, 3),
-                      stage_seconds, rejects)
+    summary = RunSummary(run_id, snapshot_id, counts, round(time.perf_counter() - clock, 3),
+                         stage_seconds, rejects)
+    if rejects:
+        return Completed(name="Completed with rejects", data=summary,
+                         message=f"completed with {len(rejects)} reject(s)")
+    return summary
+
+
+def _sentences_deleted(wh: warehouse.Warehouse, snapshot_id: int) -> int:
+    rows = warehouse.query(wh, f"SELECT n_sentences_deleted FROM runs WHERE snapshot_id = {int(snapshot_id)}")[1]
+    return int(rows[0][0]) if rows else 0
+
+
+@contextmanager
+def _progress(total: int):
+    """A progress bar (files done, rate, ETA) on a terminal; nothing extra otherwise, where the
+    per-shard log lines say the same."""
+    if not sys.stderr.isatty() or not total:
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("files"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as progress:
+        bar = progress.add_task("process", total=total)
+        yield lambda n: progress.advance(bar, n)
 
 
 def _remove_dead_staging(wh: warehouse.Warehouse) -> None:
@@ -201,3 +255,21 @@ def _staged_rejects(files: list[Path]) -> list[dict]:
     for path in files:
         rows.extend(pq.read_table(path, columns=["raw_path", "error_kind", "message"]).to_pylist())
     return rows
+
+
+def serve(raw_dir: str, warehouse_dir: str, cron: str | None, interval: float | None, name: str) -> None:
+    """Register the build flow as a deployment with its schedule and serve it (blocks).
+
+    At most one run of the deployment at a time (a new one is cancelled while one runs), and
+    the warehouse lock guards against runs from anywhere else.
+    """
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+    build_flow.serve(
+        name=name,
+        cron=cron,
+        interval=interval,
+        parameters={"raw_dir": str(Path(raw_dir).resolve()), "warehouse_dir": str(Path(warehouse_dir).resolve())},
+        global_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
+        description="Process what is new or changed in the raw folder into one warehouse snapshot.",
+    )

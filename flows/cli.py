@@ -124,7 +124,10 @@ def run(raw_dir: Path, warehouse_dir: Path, shard_size: int) -> None:
     try:
         with wh.run_lock():  # fail fast and quietly if busy; the flow takes the lock itself
             pass
-        summary = build_flow(str(raw_dir), str(warehouse_dir), shard_size)
+        state = build_flow(str(raw_dir), str(warehouse_dir), shard_size, return_state=True)
+        if state.is_cancelled():
+            fail(state.message.removeprefix("skipped: "))
+        summary = state.result()  # re-raises the flow's error if it failed
     except (warehouse.WarehouseError, SchemaError) as exc:
         fail(str(exc))
     click.echo("")
@@ -135,15 +138,38 @@ def run(raw_dir: Path, warehouse_dir: Path, shard_size: int) -> None:
                f"{n['n_context_changed']} reprocessed for repeats, {n['n_unchanged']} unchanged, "
                f"{n['n_deleted']} deleted)")
     click.echo(f"  documents  {n['n_documents']}")
-    click.echo(f"  sentences  {n['n_sentences']}")
+    click.echo(f"  sentences  {n['n_sentences']} added, {n.get('n_sentences_deleted', 0)} deleted")
     click.echo(f"  removed    {n['n_removed']} lines")
-    click.echo(f"  rejects    {n['n_rejected']}")
+    click.echo(f"  rejects    {n['n_rejected']}" + (" (completed with rejects)" if summary.rejects else ""))
     for reject in summary.rejects:
         click.echo(f"    - {reject['raw_path']}: {reject['error_kind']}: {reject['message']}")
     click.echo("")
     click.echo(f'Example: corpus sql "{EXAMPLE_QUERY}"')
     columns, rows = warehouse.query(wh, EXAMPLE_QUERY)
     click.echo(render_table(columns, rows))
+
+
+@main.command()
+@click.argument("raw_dir", type=click.Path(path_type=Path), default="raw", required=False)
+@warehouse_option
+@click.option("--cron", default=None, help='Cron schedule, e.g. "0 3 * * *" (03:00 every day).')
+@click.option("--interval", type=float, default=None, help="Or: run every SECONDS.")
+@click.option("--name", default="scheduled", show_default=True, help="Deployment name.")
+def serve(raw_dir: Path, warehouse_dir: Path, cron: str | None, interval: float | None, name: str) -> None:
+    """Serve the build flow as a Prefect deployment on a schedule (runs until stopped).
+
+    Point PREFECT_API_URL at a Prefect server first (see README, Scheduled runs); runs then
+    appear in its UI. At most one run at a time; overlapping ones are cancelled.
+    """
+    if (cron is None) == (interval is None):
+        fail("give exactly one of --cron or --interval")
+    if not os.environ.get("PREFECT_API_URL"):
+        click.echo("corpus: warning: PREFECT_API_URL is not set: serving against a temporary "
+                   "server that lives only as long as this command", err=True)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from .build import serve as serve_deployment
+
+    serve_deployment(str(raw_dir), str(warehouse_dir), cron, interval, name)
 
 
 @main.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Set
 from dataclasses import dataclass, field
 from datetime import date
@@ -219,12 +220,19 @@ def rows_to_table(name: str, rows: list[dict]) -> pa.Table:
     return table
 
 
+READ_RETRY_SECONDS = (0.2, 1.0)  # a file briefly locked or being replaced gets two more tries
+
+
 def read_raw(raw_dir: Path, raw: RawFile) -> bytes | Reject:
-    """The file's bytes, or a reject if it cannot be read or no longer has the planned hash."""
-    try:
-        data = (raw_dir / raw.raw_path).read_bytes()
-    except OSError as exc:
-        return Reject(raw.raw_path, "unreadable", f"{raw.raw_path}: cannot read: {exc.strerror or exc}")
+    """The file's bytes, or a reject if it stays unreadable or no longer has the planned hash."""
+    for delay in (*READ_RETRY_SECONDS, None):
+        try:
+            data = (raw_dir / raw.raw_path).read_bytes()
+            break
+        except OSError as exc:
+            if delay is None:
+                return Reject(raw.raw_path, "unreadable", f"{raw.raw_path}: cannot read: {exc.strerror or exc}")
+            time.sleep(delay)
     if sha256_hex(data) != raw.raw_sha256:
         return Reject(raw.raw_path, "unreadable", f"{raw.raw_path}: changed while the run was reading it")
     return data

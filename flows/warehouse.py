@@ -388,7 +388,8 @@ def publish(
     run_row: dict,
 ) -> int:
     """Commit a run in ONE DuckLake transaction: replace rows of `replace_paths` with the
-    staged shards, refresh sources, append the run row. Returns the new snapshot id.
+    staged shards, refresh sources, append the run row (with the number of sentences deleted).
+    Returns the new snapshot id.
 
     Nothing is visible to readers until COMMIT; any error rolls the whole run back.
     """
@@ -402,13 +403,14 @@ def publish(
             _temp_list(con, "replace_paths", "raw_path", replace_paths)
             doc_ids = "SELECT doc_id FROM documents WHERE raw_path IN (SELECT raw_path FROM replace_paths)"
             for table in ("sentences", "removed", "edits", "line_index"):
-                con.execute(f"DELETE FROM {table} WHERE doc_id IN ({doc_ids})")
+                (deleted,) = con.execute(f"DELETE FROM {table} WHERE doc_id IN ({doc_ids})").fetchone()
+                run_row = dict(run_row, n_sentences_deleted=deleted) if table == "sentences" else run_row
             for table in ("documents", "rejects"):
                 con.execute(f"DELETE FROM {table} WHERE raw_path IN (SELECT raw_path FROM replace_paths)")
         for table in ("documents", "sentences", "removed", "edits", "line_index", "rejects"):
             _insert_staged(con, table, staged.get(table, []))
         _replace_sources(con, sources)
-        row = dict(run_row, base_snapshot_id=base, snapshot_id=snapshot_id)
+        row = dict({"n_sentences_deleted": 0}, **run_row, base_snapshot_id=base, snapshot_id=snapshot_id)
         row["stage_seconds"] = json.dumps(row["stage_seconds"], sort_keys=True)
         columns = schemas.table("runs").column_names
         con.execute(

@@ -56,6 +56,9 @@ def test_a_changed_file_replaces_its_rows_and_earlier_snapshots_keep_them(tmp_pa
     before = corpus("sql", "--warehouse", str(wh), "--at", "1", "--format", "csv", "SELECT text FROM sentences")
     assert now == "text\nThe second version.\nIt has two sentences.\n"
     assert before == "text\nThe first version of the text.\n"
+    deleted = corpus("sql", "--warehouse", str(wh), "--format", "csv",
+                     "SELECT n_sentences, n_sentences_deleted FROM runs ORDER BY snapshot_id")
+    assert deleted == "n_sentences,n_sentences_deleted\n1,0\n2,1\n"
 
 
 def _diff(wh: Path, old: int, new: int) -> dict:
