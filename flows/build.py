@@ -7,10 +7,13 @@ schedule, retry and report them.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import secrets
 import shutil
 import time
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -81,9 +84,32 @@ def plan_task(raw_dir: Path, wh: warehouse.Warehouse):
 
 # Shard tasks only read raw files and write their own staging files, so a retry is safe;
 # bad input never raises (it becomes a reject), so what is retried is transient trouble.
+# The CPU work of shard tasks runs in a process pool (spawned: workers import only the pure
+# stage modules, never Prefect, so they start no Prefect server of their own).
+_pool: ProcessPoolExecutor | None = None
+
+
+def _in_pool(function, *args):
+    return function(*args) if _pool is None else _pool.submit(function, *args).result()
+
+
+@contextmanager
+def _worker_pool(workers: int):
+    global _pool
+    if workers <= 1:
+        yield
+        return
+    _pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield
+    finally:
+        _pool.shutdown(cancel_futures=True)
+        _pool = None
+
+
 @task(name="fingerprint-shard", persist_result=False, retries=2, retry_delay_seconds=[1, 5])
 def fingerprint_task(raw_dir: Path, files, staging: Path, shard: int) -> int:
-    return fingerprint_shard(raw_dir, files, staging, shard)
+    return _in_pool(fingerprint_shard, raw_dir, files, staging, shard)
 
 
 @task(name="plan-repeats", persist_result=False)
@@ -95,7 +121,7 @@ def repeats_task(wh, staging: Path, gone_doc_ids: list[str]):
 
 @task(name="process-shard", persist_result=False, retries=2, retry_delay_seconds=[1, 5])
 def shard_task(raw_dir: Path, files, sources, repeats, staging: Path, shard: int):
-    return process_shard(raw_dir, files, sources, repeats, staging, shard)
+    return _in_pool(process_shard, raw_dir, files, sources, repeats, staging, shard)
 
 
 # A failed publish rolled back; retried with backoff (e.g. a catalog briefly locked).
@@ -109,11 +135,12 @@ def _utcnow() -> datetime:
 
 
 @flow(name="corpus-build", log_prints=True)
-def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int = 200):
+def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int = 200, workers: int = 0):
     """Process what is new or changed in `raw_dir` and commit it as one warehouse snapshot.
 
     Holds the warehouse's run lock throughout. A run that finds the warehouse busy (another run,
     scheduled or not) is skipped: it ends Cancelled with a clear message and changes nothing.
+    `workers` processes do the shard work (0: one per core).
     """
     with ExitStack() as stack:
         try:
@@ -121,6 +148,7 @@ def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int =
         except warehouse.WarehouseError as exc:
             get_run_logger().warning("skipped: %s", exc)
             return Cancelled(message=f"skipped: {exc}")
+        stack.enter_context(_worker_pool(workers or os.cpu_count() or 1))
         return _build(raw_dir, warehouse_dir, shard_size)
 
 

@@ -107,7 +107,8 @@ def main() -> None:
 @click.argument("raw_dir", type=click.Path(path_type=Path), default="raw", required=False)
 @warehouse_option
 @click.option("--shard-size", default=200, show_default=True, help="Documents per shard task.")
-def run(raw_dir: Path, warehouse_dir: Path, shard_size: int) -> None:
+@click.option("--workers", default=0, show_default=True, help="Worker processes (0: one per core; 1: no pool).")
+def run(raw_dir: Path, warehouse_dir: Path, shard_size: int, workers: int) -> None:
     """Run the pipeline on RAW_DIR (default: raw/) and commit one snapshot.
 
     Only files that are new or changed (bytes or pipeline version) are processed; files gone
@@ -124,7 +125,7 @@ def run(raw_dir: Path, warehouse_dir: Path, shard_size: int) -> None:
     try:
         with wh.run_lock():  # fail fast and quietly if busy; the flow takes the lock itself
             pass
-        state = build_flow(str(raw_dir), str(warehouse_dir), shard_size, return_state=True)
+        state = build_flow(str(raw_dir), str(warehouse_dir), shard_size, workers, return_state=True)
         if state.is_cancelled():
             fail(state.message.removeprefix("skipped: "))
         summary = state.result()  # re-raises the flow's error if it failed

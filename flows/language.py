@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from pathlib import Path
 
 import wordfreq
 from langdetect import DetectorFactory, detect_langs
+from langdetect import detector_factory
 from langdetect.lang_detect_exception import LangDetectException
 
 from .records import Block, Lang, Span
@@ -26,6 +28,22 @@ from .rules import rules
 # Seeded at import, i.e. in every worker process before its first call: langdetect samples
 # n-grams at random, and an unseeded detector can answer differently on the same text.
 DetectorFactory.seed = 0
+
+
+def _load_profiles() -> None:
+    """Build langdetect's global factory now, from its profiles in sorted order.
+
+    Left to itself, langdetect loads them lazily on the first call without a lock (threads can
+    detect with a half-loaded factory) and in directory-listing order (which varies between
+    filesystems, and with it the last digits of every probability).
+    """
+    folder = Path(detector_factory.PROFILES_DIRECTORY)
+    factory = DetectorFactory()
+    factory.load_json_profile([p.read_text(encoding="utf-8") for p in sorted(folder.iterdir()) if p.is_file()])
+    detector_factory._factory = factory
+
+
+_load_profiles()
 
 NO_LANGUAGE = Lang(None, None)
 _WORD = re.compile(r"\w+")

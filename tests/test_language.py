@@ -101,3 +101,12 @@ def test_fast_path_saves_detector_calls(monkeypatch):
     slow, calls["n"] = calls["n"], 0
     labels(text, fast=True)
     assert calls["n"] * 10 < slow
+
+
+def test_langdetect_profiles_are_loaded_at_import_in_sorted_order():
+    # Lazy loading raced between shard threads and gave different probabilities (found by
+    # comparing a 1-worker and a 2-worker build of the BBC corpus).
+    from langdetect import detector_factory
+
+    langlist = detector_factory._factory.langlist
+    assert langlist == sorted(langlist) and len(langlist) == 55
