@@ -8,6 +8,7 @@ input: every file ends as text or a reject.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import os
 import tomllib
 import unicodedata
@@ -87,8 +88,13 @@ def discover(raw_dir: Path) -> list[Path]:
 
 
 def hash_file(path: Path) -> tuple[str, int]:
-    data = path.read_bytes()
-    return sha256_hex(data), len(data)
+    """SHA-256 and size, streamed: memory stays flat whatever the file's size."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 # --- sidecar metadata ------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from . import __version__, language, schemas
 from .clean import clean, line_hashes
 from .ingest import decode
 from .records import Block, RawFile, Reject, SourceInfo, sha256_hex, stable_id
-from .rules import RULES_PATH
+from .rules import RULES_PATH, rules
 from .segment import segment
 
 DOCUMENT_TABLES = ("documents", "sentences", "removed", "edits", "line_index", "rejects")
@@ -224,7 +224,12 @@ READ_RETRY_SECONDS = (0.2, 1.0)  # a file briefly locked or being replaced gets 
 
 
 def read_raw(raw_dir: Path, raw: RawFile) -> bytes | Reject:
-    """The file's bytes, or a reject if it stays unreadable or no longer has the planned hash."""
+    """The file's bytes, or a reject if it is too large, stays unreadable or no longer has the
+    planned hash."""
+    limit = rules()["decode"]["max_file_bytes"]
+    if raw.raw_bytes > limit:
+        reason = f"{raw.raw_path}: {raw.raw_bytes} bytes is over the size limit of {limit} bytes (rules.toml)"
+        return Reject(raw.raw_path, "too_large", reason, raw.raw_sha256, raw.raw_bytes)
     for delay in (*READ_RETRY_SECONDS, None):
         try:
             data = (raw_dir / raw.raw_path).read_bytes()

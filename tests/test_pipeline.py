@@ -62,3 +62,24 @@ def test_process_shard_turns_a_vanished_file_into_a_reject(tmp_path: Path):
     result = process_shard(raw_dir, [ok, vanished], {}, {}, tmp_path / "staging", 1)
     assert result.counts == {"documents": 1, "sentences": 1, "removed": 0, "edits": 0, "line_index": 1, "rejects": 1}
     assert (tmp_path / "staging" / "rejects" / "shard-00001.parquet").exists()
+
+
+def test_a_file_over_the_size_limit_is_rejected_without_being_read(tmp_path: Path):
+    from flows.ingest import hash_file
+    from flows.rules import rules
+
+    raw_dir = tmp_path / "raw"
+    raw_dir.mkdir()
+    huge = raw_dir / "huge.txt"
+    with open(huge, "wb") as handle:  # sparse: takes no disk space, reads as zeros
+        handle.truncate(rules()["decode"]["max_file_bytes"] + 1)
+    sha, size = hash_file(huge)
+    raw = RawFile("huge.txt", sha, size, DocMeta("src"))
+    result = process_shard(raw_dir, [raw], {}, {}, tmp_path / "staging", 1)
+    assert result.counts["rejects"] == 1 and result.counts["documents"] == 0
+    import pyarrow.parquet as pq
+
+    (row,) = pq.read_table(tmp_path / "staging" / "rejects" / "shard-00001.parquet").to_pylist()
+    assert row["error_kind"] == "too_large"
+    assert row["message"] == f"huge.txt: {size} bytes is over the size limit of {size - 1} bytes (rules.toml)"
+    assert row["raw_sha256"] == sha
