@@ -1,0 +1,48 @@
+"""Arbitrary input through decode, clean, segment and language: nothing escapes but a reject,
+and the accounting and offsets invariants hold."""
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flows import language
+from flows.clean import clean
+from flows.ingest import decode
+from flows.pipeline import process_document
+from flows.records import DocMeta, RawFile, Reject, sha256_hex
+from flows.segment import segment
+from tests.invariants import assert_lines_accounted, assert_sentences_cover
+
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Text that exercises the rules: real chrome lines, bullets, quotes, odd spaces, marks, RTL.
+pieces = st.sampled_from([
+    "Comment by Alice", "Leave a comment", "3 Comments so far", "Public domain", "Issue 2550",
+    "Sign up for our daily email update", "• item", "“Quoted.”", "\u00a0", "\u200b", "\u00ad",
+    "e\u0301", "👍🏽", "مرحبا بالعالم", "Dr. Smith", "…", "\r\n", "\r", "\n\n", "Mr.", "1.", "\x00",
+    "Ã©", "&amp;", "Bolshevikhad", " ", "\t", ".", "?", "Das ist gut.",
+])
+documents = st.lists(st.one_of(pieces, st.text(max_size=40)), max_size=40).map("".join)
+
+
+@SETTINGS
+@given(documents)
+def test_clean_segment_language_on_arbitrary_text(text):
+    cleaned = clean(text)
+    assert_lines_accounted(text, cleaned)
+    spans = segment(cleaned.clean_text, cleaned.blocks)
+    assert_sentences_cover(cleaned.clean_text, spans)
+    _, langs = language.assign(cleaned.clean_text, cleaned.blocks, spans)
+    assert len(langs) == len(spans)
+
+
+@SETTINGS
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_become_a_document_or_a_reject(data):
+    raw = RawFile("x.txt", sha256_hex(data), len(data), DocMeta("src"))
+    rows = process_document(raw, data)
+    assert len(rows.documents) + len(rows.rejects) == 1
+    for document in rows.documents:
+        for sentence in rows.sentences:
+            assert document["clean_text"][sentence["char_start"] : sentence["char_end"]] == sentence["text"]
+    decoded = decode(data, "x.txt")
+    assert isinstance(decoded, Reject) or isinstance(decoded[0], str)
