@@ -69,12 +69,9 @@ def plan_task(raw_dir: Path, wh: warehouse.Warehouse):
     known: dict = {}
     stored_rejects: set = set()
     if wh.exists():
-        con = wh.connect(read_only=True)
-        try:
+        with wh.connect(read_only=True) as con:
             known = warehouse.file_state(con)
             stored_rejects = warehouse.inventory_rejects(con, {f.raw_path for f in found.files})
-        finally:
-            con.close()
     inventory_paths = {r.raw_path for r in found.rejects} | {p for p, _, _ in stored_rejects}
     for path in inventory_paths:
         known.pop(path, None)  # decided by the inventory, not by the planner
@@ -236,8 +233,8 @@ def _build(raw_dir: str, warehouse_dir: str, shard_size: int):
     create_markdown_artifact(
         key="corpus-run-report",
         markdown=report.markdown(run_id, snapshot_id, counts, stage_seconds, rejects,
-                                 report.staged_counts(staged["removed"], "rule"),
-                                 report.staged_counts(staged["sentences"], "lang")),
+                                 report.column_counts(staged["removed"], "rule"),
+                                 report.column_counts(staged["sentences"], "lang")),
         description=f"Corpus run {run_id}",
     )
     create_table_artifact(key="corpus-run-counts", table=report.table(counts, stage_seconds))

@@ -7,13 +7,13 @@ Everything is derived from the data, the manifest and schemas/, so it never drif
 from __future__ import annotations
 
 import json
-from collections import Counter
 from functools import cache
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from . import schemas
+from .report import column_counts
 from .rules import catalogue
 
 _CROISSANT_TYPES = {
@@ -22,19 +22,14 @@ _CROISSANT_TYPES = {
 }
 
 
-def _counts(path: Path, column: str) -> Counter:
-    values = pq.read_table(path, columns=[column]).column(column).to_pylist()
-    return Counter("NULL" if v is None else v for v in values)
-
-
 def statistics(folder: Path) -> dict:
     data = folder / "data"
     sources = pq.read_table(data / "sources" / "sources.parquet").to_pylist()
     return {
-        "sections": _counts(data / "sentences" / "sentences.parquet", "section"),
-        "languages": _counts(data / "sentences" / "sentences.parquet", "lang"),
-        "rules": _counts(data / "removed" / "removed.parquet", "rule"),
-        "documents_per_source": _counts(data / "documents" / "documents.parquet", "source_id"),
+        "sections": column_counts([data / "sentences" / "sentences.parquet"], "section"),
+        "languages": column_counts([data / "sentences" / "sentences.parquet"], "lang"),
+        "rules": column_counts([data / "removed" / "removed.parquet"], "rule"),
+        "documents_per_source": column_counts([data / "documents" / "documents.parquet"], "source_id"),
         "sources": sources,
     }
 

@@ -202,33 +202,45 @@ def parse_date(value: str) -> str | None:
     return f"{int(match[3]):04d}-{_MONTHS[match[1].lower()]:02d}-{int(match[2]):02d}"
 
 
-def read_lines(text: str) -> tuple[list[_Line], list[Edit], int, int]:
-    """Decoded text -> non-blank repaired lines, ftfy edits, and (repaired, normalised) counts."""
-    lines, edits = [], []
+def _indexed(plain: str, min_chars: int) -> bool:
+    """Whether a line (normalised, not repaired) goes into the line index."""
+    return len(plain) >= min_chars
+
+
+def read_lines(text: str) -> tuple[list[_Line], list[Edit], set[int], int, int]:
+    """Decoded text -> non-blank repaired lines, ftfy edits, the line index hashes, and
+    (repaired, normalised) character counts."""
+    lines, edits, hashes = [], [], set()
     repaired_chars = normalised_chars = 0
+    min_chars = rules()["structure"]["cross_document_min_chars"]
     for number, raw in enumerate(split_lines(text), start=1):
         repaired = fix_encoding(raw)
         line_text = normalise(repaired)
+        plain = line_text if repaired == raw else normalise(raw)  # the index ignores ftfy
         if repaired != raw:
             repaired_chars += changed_chars(raw, repaired)
             edits.append(Edit(number, "repair.encoding", raw, repaired))
         if line_text != repaired:
             normalised_chars += changed_chars(repaired.strip(), line_text)
+        plain_hash = line_hash(plain) if plain else 0
+        if _indexed(plain, min_chars):
+            hashes.add(plain_hash)
         if line_text:
-            lines.append(_Line(number, line_text, index_hash=line_hash(normalise(raw))))
-    return lines, edits, repaired_chars, normalised_chars
+            lines.append(_Line(number, line_text, index_hash=plain_hash))
+    return lines, edits, hashes, repaired_chars, normalised_chars
 
 
 def line_hashes(text: str) -> set[int]:
-    """Hashes of a decoded text's lines, cheaply (no ftfy): input to cross-document repeats."""
+    """The line index hashes of a decoded text, cheaply (no ftfy), as `clean` records them:
+    what the planner needs before processing, for cross-document repeats."""
     min_chars = rules()["structure"]["cross_document_min_chars"]
-    lines = (normalise(raw) for raw in split_lines(text))
-    return {line_hash(line) for line in lines if len(line) >= min_chars}
+    plain_lines = (normalise(raw) for raw in split_lines(text))
+    return {line_hash(plain) for plain in plain_lines if _indexed(plain, min_chars)}
 
 
 def clean(text: str, source_name: str | None = None, source_repeats: Set[int] = frozenset()) -> Cleaned:
     """Decoded text of one document -> `Cleaned` (see module docstring)."""
-    lines, edits, repaired_chars, normalised_chars = read_lines(text)
+    lines, edits, hashes, repaired_chars, normalised_chars = read_lines(text)
     doc = _Document(lines)
     _apply_line_rules(doc, source_name)
     _assign_comments(doc)
@@ -265,6 +277,7 @@ def clean(text: str, source_name: str | None = None, source_repeats: Set[int] = 
         removed=[RemovedLine(ln.number, ln.number, ln.text, ln.rule) for ln in doc.lines if ln.rule],
         edits=sorted(edits, key=lambda e: e.line_number),
         metadata=metadata,
+        line_hashes=hashes,
         n_lines=len(split_lines(text)),
         repaired_chars=repaired_chars,
         normalised_chars=normalised_chars,

@@ -219,15 +219,11 @@ def _resolve_at(wh: warehouse.Warehouse, at: str | None) -> int | None:
 @format_option
 def versions(warehouse_dir: Path, fmt: str) -> None:
     """List the warehouse's snapshots with the run that made each and its counts."""
-    wh = warehouse.Warehouse(warehouse_dir)
     try:
-        con = wh.connect(read_only=True)
+        with warehouse.Warehouse(warehouse_dir).connect(read_only=True) as con:
+            history = warehouse.snapshots(con)
     except warehouse.WarehouseError as exc:
         fail(str(exc))
-    try:
-        history = warehouse.snapshots(con)
-    finally:
-        con.close()
     columns = list(dict.fromkeys(k for h in history for k in h))
     emit(columns, [tuple(h.get(c) for c in columns) for h in history], fmt)
 

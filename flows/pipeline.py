@@ -72,11 +72,11 @@ def _split_list(value: str | None) -> list[str] | None:
     return items or None
 
 
-def index_rows(raw: RawFile, text: str) -> list[dict]:
+def index_rows(raw: RawFile, hashes: set[int]) -> list[dict]:
     return [
         {"doc_id": raw.doc_id, "source_id": raw.meta.source_id, "raw_sha256": raw.raw_sha256,
          "line_hash": h}
-        for h in sorted(line_hashes(text))
+        for h in sorted(hashes)
     ]
 
 
@@ -93,7 +93,7 @@ def process_document(
     text, encoding = decoded
     cleaned = clean(text, source.name if source else None, repeats)
     doc_id, source_id = raw.doc_id, raw.meta.source_id
-    rows = DocumentRows(line_index=index_rows(raw, text))
+    rows = DocumentRows(line_index=index_rows(raw, cleaned.line_hashes))
     spans = segment(cleaned.clean_text, cleaned.blocks)
     doc_lang, sentence_langs = language.assign(cleaned.clean_text, cleaned.blocks, spans)
     for index, (span, lang) in enumerate(zip(spans, sentence_langs)):
@@ -250,7 +250,7 @@ def fingerprint_shard(raw_dir: Path, files: list[RawFile], staging: Path, shard:
         data = read_raw(raw_dir, raw)
         decoded = decode(data, raw.raw_path) if isinstance(data, bytes) else data
         if not isinstance(decoded, Reject):
-            rows.extend(index_rows(raw, decoded[0]))
+            rows.extend(index_rows(raw, line_hashes(decoded[0])))
     write_table(shard_file(staging, "fingerprints", shard), rows_to_table("line_index", rows))
     return len(rows)
 

@@ -98,6 +98,7 @@ class Cleaned:
     removed: list[RemovedLine]
     edits: list[Edit] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    line_hashes: set[int] = field(default_factory=set)  # rows of the line_index table
     n_lines: int = 0
     repaired_chars: int = 0
     normalised_chars: int = 0

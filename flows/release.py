@@ -14,7 +14,6 @@ a snapshot is released once; release folders are never overwritten.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -27,6 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__, card, schemas, warehouse
+from .ingest import hash_file
+from .records import sha256_hex
 
 RELEASE_TABLES = ("documents", "sentences", "removed", "edits", "rejects", "sources", "runs")
 ROW_GROUP_ROWS = 100_000
@@ -50,11 +51,7 @@ def _bump(old: tuple[int, int, int], new: tuple[int, int, int]) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return hash_file(path)[0]
 
 
 def releases(root: Path) -> list[dict]:
@@ -116,7 +113,7 @@ def release(wh: warehouse.Warehouse, version: str, snapshot: int | None = None) 
     target = root / version
     if target.exists():
         raise ReleaseError(f"release {version} already exists at {target}; releases are never overwritten")
-    snapshot = warehouse.latest_snapshot(wh)[0] if snapshot is None else snapshot
+    snapshot = warehouse.latest_snapshot(wh) if snapshot is None else snapshot
     history = releases(root)
     for earlier in history:
         if earlier["snapshot_id"] == snapshot:
@@ -200,7 +197,7 @@ def verify(location: str) -> list[str]:
         except OSError as exc:
             problems.append(f"{path}: missing ({exc})")
             continue
-        if hashlib.sha256(data).hexdigest() != expected:
+        if sha256_hex(data) != expected:
             problems.append(f"{path}: checksum mismatch (the file was changed or damaged)")
     return problems
 

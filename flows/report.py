@@ -12,7 +12,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 
-def staged_counts(files: list[Path], column: str) -> Counter:
+def column_counts(files: list[Path], column: str) -> Counter:
+    """How often each value of `column` occurs in these Parquet files (None as "NULL")."""
     counts: Counter = Counter()
     for path in files:
         counts.update("NULL" if v is None else v for v in pq.read_table(path, columns=[column]).column(column).to_pylist())

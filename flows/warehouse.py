@@ -211,39 +211,27 @@ def export_batches(wh: Warehouse, table: str, snapshot: int, batch_rows: int = 6
     """The rows of `table` as of `snapshot`, in a total deterministic order, as Arrow batches."""
     contract = schemas.table(table)
     order = list(contract.sort_by) + [c for c in contract.column_names if c not in contract.sort_by]
-    con = wh.connect(read_only=True)
-    try:
+    with wh.connect(read_only=True) as con:
         check_snapshot(con, snapshot)
         reader = con.execute(
             f"SELECT {', '.join(contract.column_names)} FROM {table} AT (VERSION => {int(snapshot)}) "
             f"ORDER BY {', '.join(order)}"
         ).to_arrow_reader(batch_rows)
         yield from reader
-    finally:
-        con.close()
 
 
-def latest_snapshot(wh: Warehouse) -> tuple[int, str]:
-    """(id, ISO time) of the newest snapshot."""
-    con = wh.connect(read_only=True)
-    try:
-        snapshot_id, time = con.execute(
-            f"SELECT snapshot_id, snapshot_time FROM {LAKE}.snapshots() ORDER BY snapshot_id DESC LIMIT 1"
-        ).fetchone()
-    finally:
-        con.close()
-    return int(snapshot_id), time.isoformat()
+def latest_snapshot(wh: Warehouse) -> int:
+    """Id of the newest snapshot."""
+    with wh.connect(read_only=True) as con:
+        return current_snapshot(con)
 
 
 def snapshot_time(wh: Warehouse, snapshot: int) -> str:
-    con = wh.connect(read_only=True)
-    try:
+    with wh.connect(read_only=True) as con:
         check_snapshot(con, snapshot)
         (time,) = con.execute(
             f"SELECT snapshot_time FROM {LAKE}.snapshots() WHERE snapshot_id = ?", [snapshot]
         ).fetchone()
-    finally:
-        con.close()
     return time.isoformat()
 
 
@@ -255,8 +243,7 @@ def check_snapshot(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
 
 def diff(wh: Warehouse, old: int, new: int) -> dict[str, list[tuple]]:
     """What changed from snapshot `old` to `new`: document and sentence rows, by kind."""
-    con = wh.connect(read_only=True)
-    try:
+    with wh.connect(read_only=True) as con:
         for snapshot in (old, new):
             check_snapshot(con, snapshot)
         for name, version in (("a", old), ("b", new)):
@@ -278,8 +265,6 @@ def diff(wh: Warehouse, old: int, new: int) -> dict[str, list[tuple]]:
             "sentences removed": "SELECT sentence_id, text FROM sentences_a WHERE sentence_id NOT IN (SELECT sentence_id FROM sentences_b)",
         }
         return {kind: con.execute(q + " ORDER BY 1").fetchall() for kind, q in queries.items()}
-    finally:
-        con.close()
 
 
 def repeat_plan(
@@ -292,8 +277,7 @@ def repeat_plan(
     `gone_doc_ids` are documents this run replaces or deletes.
     """
     stored = wh.exists()
-    con = wh.connect(read_only=True) if stored else duckdb.connect()
-    try:
+    with (wh.connect(read_only=True) if stored else duckdb.connect()) as con:
         if not (stored and "line_index" in existing_tables(con)):
             con.execute("CREATE TEMP TABLE old_index "
                         "(doc_id VARCHAR, source_id VARCHAR, raw_sha256 VARCHAR, line_hash BIGINT)")
@@ -326,8 +310,6 @@ def repeat_plan(
             "SELECT DISTINCT d.raw_path FROM old_index i JOIN flipped USING (source_id, line_hash) "
             "JOIN old_docs d USING (doc_id) WHERE i.doc_id NOT IN (SELECT doc_id FROM gone) ORDER BY 1"
         ).fetchall()
-    finally:
-        con.close()
     return repeats, [row[0] for row in affected]
 
 
@@ -436,11 +418,8 @@ def publish(
 
 def query(wh: Warehouse, sql: str, snapshot: int | None = None) -> tuple[list[str], list[tuple]]:
     """Run read-only SQL with the tables visible by name; (column names, rows)."""
-    con = wh.connect(read_only=True, snapshot=snapshot)
-    try:
+    with wh.connect(read_only=True, snapshot=snapshot) as con:
         cursor = con.execute(sql)
         if cursor.description is None:
             return [], []
         return [d[0] for d in cursor.description], cursor.fetchall()
-    finally:
-        con.close()

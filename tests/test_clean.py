@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.clean import clean, line_hash, parse_date, split_lines
+from flows.clean import clean, line_hash, line_hashes, parse_date, split_lines
 from flows.repair import normalise_line
 from flows.ingest import decode, read_sidecar
 from flows.segment import segment
@@ -229,3 +229,11 @@ def test_lines_repeated_across_the_source_are_chrome():
     cleaned = clean(doc, source_repeats={line_hash("Subscribe  to our PRINT edition today")})
     assert sections(cleaned) == [("body", "The article itself is here.")]
     assert removals(cleaned) == [(1, "repeat.cross_document")]
+
+
+@pytest.mark.parametrize("text", [p.read_text(encoding="utf-8") for p in sorted(SAMPLE.glob("*.txt"))] + [
+    "It doesn\u00e2\u20ac\u2122t matter at all here.\n\x1b[0m\x1b[1m\x1b[0m\x1b[1m\nPlain line long enough.",
+])
+def test_recorded_line_hashes_equal_the_planners_cheap_ones(text):
+    # The planner fingerprints new files with line_hashes(); the warehouse stores clean()'s.
+    assert clean(text).line_hashes == line_hashes(text)
