@@ -3,7 +3,7 @@
 Usage: python benchmarks/language_cost.py [TEXT_DIR]  (default: raw/sample)
 
 Cleans and segments every file, then assigns languages twice: with the fast path (langdetect
-called only where the answer can change a label) and with langdetect on every block and long
+called only where the answer can change a label, computed by langdetect_fast) and with langdetect on every block and long
 sentence. Prints detector calls and seconds of each, and the number of labels that differ.
 """
 
@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from flows import language
+from contextlib import nullcontext
+
+from flows import fastpaths, language
 from flows.clean import clean
 from flows.ingest import decode
 from flows.records import Reject
@@ -40,7 +42,8 @@ def main(text_dir: Path) -> None:
 
         language.detect = counting
         start = time.perf_counter()
-        labels = [language.assign(c.clean_text, c.blocks, spans, fast=fast) for c, spans in docs]
+        with nullcontext() if fast else fastpaths.disabled():
+            labels = [language.assign(c.clean_text, c.blocks, spans) for c, spans in docs]
         results[fast] = (labels, calls, time.perf_counter() - start)
     language.detect = real_detect
     n_sentences = sum(len(spans) for _, spans in docs)

@@ -7,8 +7,9 @@ is confidently different (thresholds in rules.toml [language]); the probability 
 whichever detection the label came from. Text without letters gets Lang(None, None).
 
 langdetect costs milliseconds a call whatever the length, so it is called only where the answer
-can change a label: never on short text, and not on text made largely of the parent language's
-most common words (a cheap wordfreq test).
+can change a label: never on short text, not on text made largely of the parent language's most
+common words (a cheap wordfreq test), and not where the parent language leads every other by a
+clear margin on langdetect's own n-gram profiles (see rules.toml [language]).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from langdetect import DetectorFactory, detect_langs
 from langdetect import detector_factory
 from langdetect.lang_detect_exception import LangDetectException
 
+from . import fastpaths, langdetect_fast
 from .records import Block, Lang, Span
 from .rules import rules
 
@@ -49,16 +51,25 @@ NO_LANGUAGE = Lang(None, None)
 _WORD = re.compile(r"\w+")
 
 
+_ASCII_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
 def letter_count(text: str) -> int:
-    return sum(1 for c in text if c.isalpha())
+    """How many characters of `text` are letters (str.isalpha)."""
+    if text.isascii():  # the common case, counted in C
+        return len(text) - len(text.encode("ascii").translate(None, _ASCII_LETTERS))
+    return sum(map(str.isalpha, text))
 
 
 def detect(text: str) -> Lang:
-    """Most probable language of `text`; NO_LANGUAGE when it has no letters."""
+    """Most probable language of `text`; NO_LANGUAGE when it has no letters.
+
+    With fast paths on, langdetect's answer is computed by langdetect_fast (bit-identical).
+    """
     if not letter_count(text):
         return NO_LANGUAGE
     try:
-        best = detect_langs(text)[0]
+        best = (langdetect_fast.detect_langs if fastpaths.enabled() else detect_langs)(text)[0]
     except LangDetectException:
         return NO_LANGUAGE
     return Lang(best.lang, round(best.prob, 6))
@@ -78,18 +89,21 @@ def clearly_in(text: str, parent: Lang) -> bool:
     words = _WORD.findall(text.casefold())
     if not common or not words:
         return False
-    share = sum(1 for w in words if w in common) / len(words)
+    share = sum(map(common.__contains__, words)) / len(words)
     return share >= rules()["language"]["parent_common_share"]
 
 
-def inherit_or_detect(text: str, parent: Lang, min_letters: int, min_prob: float, fast: bool = True) -> Lang:
+def inherit_or_detect(text: str, parent: Lang, min_letters: int, min_prob: float) -> Lang:
     """`parent`, unless `text` is long enough and confidently in another language."""
     letters = letter_count(text)
     if not letters:
         return NO_LANGUAGE
     if letters < min_letters:
         return parent
-    if fast and clearly_in(text, parent):
+    if fastpaths.enabled() and parent.code and (
+        clearly_in(text, parent)
+        or langdetect_fast.mean_log_margin(text, parent.code) >= rules()["language"]["parent_min_margin"]
+    ):
         return parent
     own = detect(text)
     if own.code is not None and own.code != parent.code and (own.prob or 0) >= min_prob:
@@ -97,13 +111,13 @@ def inherit_or_detect(text: str, parent: Lang, min_letters: int, min_prob: float
     return parent
 
 
-def assign(clean_text: str, blocks: list[Block], spans: list[Span], fast: bool = True) -> tuple[Lang, list[Lang]]:
+def assign(clean_text: str, blocks: list[Block], spans: list[Span]) -> tuple[Lang, list[Lang]]:
     """The document's language and one label per sentence span."""
     settings = rules()["language"]
     document = detect(clean_text)
     block_langs = {
         b.index: inherit_or_detect(clean_text[b.char_start : b.char_end], document,
-                                   settings["block_min_letters"], settings["block_min_prob"], fast)
+                                   settings["block_min_letters"], settings["block_min_prob"])
         for b in blocks
     }
     labels = []
@@ -114,5 +128,5 @@ def assign(clean_text: str, blocks: list[Block], spans: list[Span], fast: bool =
             labels.append(parent)  # a one-sentence block: the block's answer is the sentence's
             continue
         labels.append(inherit_or_detect(clean_text[span.char_start : span.char_end], parent,
-                                        settings["sentence_min_letters"], settings["sentence_min_prob"], fast))
+                                        settings["sentence_min_letters"], settings["sentence_min_prob"]))
     return document, labels

@@ -18,6 +18,7 @@ from functools import cache
 import ftfy
 import wordfreq
 
+from . import fastpaths
 from .rules import rules
 
 # Encoding repair only: curly quotes, ligatures, full-width forms and line breaks stay as written.
@@ -46,13 +47,28 @@ def changed_chars(before: str, after: str) -> int:
     return max(len(before), len(after)) - same
 
 
-def _ftfy_can_change(line: str) -> bool:
-    # Pure ASCII without entities or escapes is something ftfy can never change.
-    return not (line.isascii() and "&" not in line and "\x1b" not in line)
+# What ftfy's fixers (with _FTFY_CONFIG) act on besides mojibake: HTML entities, C1 controls,
+# surrogates, terminal escapes.
+_FTFY_TRIGGERS = re.compile("[&\x1b\x80-\x9f\ud800-\udfff]")
+
+
+def ftfy_can_change(line: str) -> bool:
+    """False when no ftfy fix can apply, so the call is skipped (same result, 10-100x faster).
+
+    With our config ftfy changes a line only through: its encoding fix, which starts by
+    returning text unchanged unless ftfy's own `is_bad` finds a mojibake signature; HTML
+    unescaping ('&'); the C1, surrogate and terminal-escape fixers; and NFC.
+    """
+    if line.isascii():
+        return "&" in line or "\x1b" in line
+    return bool(_FTFY_TRIGGERS.search(line) or ftfy.badness.is_bad(line)
+                or not unicodedata.is_normalized("NFC", line))
 
 
 def fix_encoding(line: str) -> str:
-    return ftfy.fix_text(line, _FTFY_CONFIG) if _ftfy_can_change(line) else line
+    if fastpaths.enabled() and not ftfy_can_change(line):
+        return line
+    return ftfy.fix_text(line, _FTFY_CONFIG)
 
 
 def normalise(line: str) -> str:
@@ -93,6 +109,13 @@ def _zipf(word: str) -> float:
     return wordfreq.zipf_frequency(word, "en")
 
 
+@cache
+def _known_words() -> frozenset[str]:
+    """Lower-case ASCII words in wordfreq's English list: a token among them has zipf > 0
+    (wordfreq's floor is zipf 1.0), so it can never be split and need not be looked at."""
+    return frozenset(w for w in wordfreq.get_frequency_dict("en") if w.isascii() and w.isalpha() and w.islower())
+
+
 def split_glued_token(token: str) -> str | None:
     """'Bolshevikhad' -> 'Bolshevik had'; None unless exactly one split is certain."""
     function_words, content_min_chars, content_min_zipf, min_chars = _glue_settings()
@@ -111,6 +134,10 @@ def split_glued_token(token: str) -> str | None:
 
 
 def split_glued_words(line: str) -> tuple[str, list[GlueFix]]:
+    if fastpaths.enabled():
+        known, min_chars = _known_words(), _glue_settings()[3]
+        if all(len(t) < min_chars or t.lower() in known for t in _TOKEN.findall(line)):
+            return line, []
     fixes = []
     for match in _TOKEN.finditer(line):
         split = split_glued_token(match[1])

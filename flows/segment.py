@@ -13,6 +13,7 @@ the block, so a splitter that trims or collapses whitespace can never shift an o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from functools import cache
 
@@ -21,6 +22,7 @@ import nupunkt
 import pysbd
 from syntok import segmenter as syntok_segmenter
 
+from . import fastpaths
 from .records import Block, Span
 
 Splitter = Callable[[str], list[str]]
@@ -55,8 +57,20 @@ def _non_space_pieces(pieces: list[str]) -> list[str]:
     return ["".join(piece.split()) for piece in pieces]
 
 
+# Characters at which any of the three splitters may end a sentence. A block with none of them
+# before its final run of closing punctuation is one sentence for all three, so none is run.
+_BOUNDARY = re.compile(r"[.!?…;:\n\r\u2028\u2029。！？‼⁇⁈⁉]")
+_FINAL_RUN = re.compile(r"[.!?…;:。！？‼⁇⁈⁉\"'”’»)\]\s]+$")
+
+
+def one_sentence(text: str) -> bool:
+    return not _BOUNDARY.search(_FINAL_RUN.sub("", text))
+
+
 def split_sentences(text: str) -> list[str]:
     """The pipeline's splitter: nupunkt where blingfire agrees, syntok where they differ."""
+    if fastpaths.enabled() and one_sentence(text):
+        return [text.strip()] if text.strip() else []
     fast = nupunkt_split(text)
     if _non_space_pieces(fast) == _non_space_pieces(blingfire_split(text)):
         return fast

@@ -1,8 +1,9 @@
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 
-from flows import language
+from flows import fastpaths, language, langdetect_fast
 from flows.clean import clean
 from flows.ingest import decode
 from flows.language import NO_LANGUAGE, detect, inherit_or_detect
@@ -30,9 +31,10 @@ PARAGRAPHS = {
 
 
 def labels(text: str, fast: bool = True) -> tuple[Lang, list[tuple[str, str | None]]]:
-    cleaned = clean(text)
-    spans = segment(cleaned.clean_text, cleaned.blocks)
-    doc, langs = language.assign(cleaned.clean_text, cleaned.blocks, spans, fast=fast)
+    with nullcontext() if fast else fastpaths.disabled():
+        cleaned = clean(text)
+        spans = segment(cleaned.clean_text, cleaned.blocks)
+        doc, langs = language.assign(cleaned.clean_text, cleaned.blocks, spans)
     return doc, [(cleaned.clean_text[s.char_start : s.char_end], lang.code) for s, lang in zip(spans, langs)]
 
 
@@ -110,3 +112,30 @@ def test_langdetect_profiles_are_loaded_at_import_in_sorted_order():
 
     langlist = detector_factory._factory.langlist
     assert langlist == sorted(langlist) and len(langlist) == 55
+
+
+def _languages(result) -> list[tuple[str, float]]:
+    return [(language.lang, language.prob) for language in result]
+
+
+@pytest.mark.parametrize("text", _sample_texts() + list(PARAGRAPHS.values()) + [
+    "ĐÂY LÀ TIẾNG VIỆT có dấu", "日本語のテキストです。カタカナ", "HELLO WORLD THIS IS CAPS",
+    "see https://example.org/x?y=1 or mail a.b@example.org now", "x", "Ελληνικά και English mixed",
+])
+def test_langdetect_fast_gives_langdetects_probabilities_bit_for_bit(text):
+    from langdetect import detect_langs
+
+    assert _languages(langdetect_fast.detect_langs(text)) == _languages(detect_langs(text))
+
+
+def test_langdetect_fast_raises_like_langdetect_on_text_without_features():
+    from langdetect.lang_detect_exception import LangDetectException
+
+    with pytest.raises(LangDetectException):
+        langdetect_fast.detect_langs("1234 !!! 5678")
+
+
+def test_margin_is_positive_for_the_right_language_and_negative_for_another():
+    assert langdetect_fast.mean_log_margin(PARAGRAPHS["de"], "de") > 0.1
+    assert langdetect_fast.mean_log_margin(PARAGRAPHS["de"], "en") < 0
+    assert langdetect_fast.mean_log_margin("123", "en") == float("-inf")
