@@ -132,12 +132,13 @@ def _utcnow() -> datetime:
 
 
 @flow(name="corpus-build", log_prints=True)
-def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int = 200, workers: int = 0):
+def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int = 0, workers: int = 0):
     """Process what is new or changed in `raw_dir` and commit it as one warehouse snapshot.
 
     Holds the warehouse's run lock throughout. A run that finds the warehouse busy (another run,
     scheduled or not) is skipped: it ends Cancelled with a clear message and changes nothing.
-    `workers` processes do the shard work (0: one per core).
+    `workers` processes do the shard work (0: one per core); `shard_size` files per shard task
+    (0: from the number of files, see pipeline.shard_size_for).
     """
     with ExitStack() as stack:
         try:
@@ -280,6 +281,34 @@ def _staged_rejects(files: list[Path]) -> list[dict]:
     for path in files:
         rows.extend(pq.read_table(path, columns=["raw_path", "error_kind", "message"]).to_pylist())
     return rows
+
+
+def dask_task_runner(address: str, workers: int = 0):
+    """Prefect's Dask task runner (prefect-dask): shard tasks run on the Dask scheduler at
+    `address` ("tcp://host:8786"), or with "local" on a LocalCluster of `workers` processes
+    (0: one per core) started for the run and stopped after it.
+
+    Dask workers read raw files and write staging files by path, so on a real cluster the raw
+    folder and the warehouse must be on storage every worker mounts at the same path.
+    """
+    from prefect_dask import DaskTaskRunner
+
+    if address == "local":
+        return DaskTaskRunner(
+            cluster_class="distributed.LocalCluster",
+            cluster_kwargs={"n_workers": workers or os.cpu_count() or 1, "threads_per_worker": 1,
+                            "processes": True, "dashboard_address": None},
+        )
+    return DaskTaskRunner(address=address)
+
+
+def run_build(raw_dir: str, warehouse_dir: str, shard_size: int = 0, workers: int = 0, dask: str | None = None):
+    """Run the build flow (returning its final state): shard tasks in a local process pool of
+    `workers`, or on Dask when `dask` is an address or "local"."""
+    if dask:
+        flow_on_dask = build_flow.with_options(task_runner=dask_task_runner(dask, workers))
+        return flow_on_dask(raw_dir, warehouse_dir, shard_size, 1, return_state=True)  # 1: no local pool
+    return build_flow(raw_dir, warehouse_dir, shard_size, workers, return_state=True)
 
 
 def serve(raw_dir: str, warehouse_dir: str, cron: str | None, interval: float | None, name: str) -> None:

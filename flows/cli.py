@@ -106,9 +106,13 @@ def main() -> None:
 @main.command()
 @click.argument("raw_dir", type=click.Path(path_type=Path), default="raw", required=False)
 @warehouse_option
-@click.option("--shard-size", default=200, show_default=True, help="Documents per shard task.")
+@click.option("--shard-size", default=0, show_default=True,
+              help="Files per shard task (0: automatic, 50-1000 from the number of files).")
 @click.option("--workers", default=0, show_default=True, help="Worker processes (0: one per core; 1: no pool).")
-def run(raw_dir: Path, warehouse_dir: Path, shard_size: int, workers: int) -> None:
+@click.option("--dask", "dask_address", default=None, metavar="ADDRESS|local",
+              help="Run the shard tasks on the Dask scheduler at ADDRESS (tcp://host:8786), or on a "
+                   "LocalCluster of --workers processes with 'local'.")
+def run(raw_dir: Path, warehouse_dir: Path, shard_size: int, workers: int, dask_address: str | None) -> None:
     """Run the pipeline on RAW_DIR (default: raw/) and commit one snapshot.
 
     Only files that are new or changed (bytes or pipeline version) are processed; files gone
@@ -119,13 +123,13 @@ def run(raw_dir: Path, warehouse_dir: Path, shard_size: int, workers: int) -> No
     except RawDirError as exc:
         fail(str(exc))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from .build import build_flow  # Prefect is imported only when a run needs it
+    from .build import run_build  # Prefect is imported only when a run needs it
 
     wh = warehouse.Warehouse(warehouse_dir)
     try:
         with wh.run_lock():  # fail fast and quietly if busy; the flow takes the lock itself
             pass
-        state = build_flow(str(raw_dir), str(warehouse_dir), shard_size, workers, return_state=True)
+        state = run_build(str(raw_dir), str(warehouse_dir), shard_size, workers, dask_address)
         if state.is_cancelled():
             fail(state.message.removeprefix("skipped: "))
         summary = state.result()  # re-raises the flow's error if it failed

@@ -17,12 +17,14 @@ bit-identical; tests/test_language.py compares both on real and generated text.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from functools import cache
+from pathlib import Path
 
 import numpy as np
-from langdetect import detector_factory
+from langdetect import DetectorFactory, detector_factory
 from langdetect.detector import Detector
 from langdetect.lang_detect_exception import ErrorCode, LangDetectException
 from langdetect.language import Language
@@ -43,12 +45,11 @@ class _Normalised(dict):
 
 
 class FastDetector:
-    def __init__(self, factory) -> None:
-        self.langlist = list(factory.langlist)
-        self.seed = factory.seed
-        words = sorted(factory.word_lang_prob_map)
-        self.row_of = {word: row for row, word in enumerate(words)}
-        self.matrix = np.array([factory.word_lang_prob_map[w] for w in words], dtype=np.float64)
+    """langdetect's profiles as one matrix (n-gram row x language column, ~40 MB) instead of
+    langdetect's dict of float lists (~150 MB per process)."""
+
+    def __init__(self, langlist: list[str], row_of: dict[str, int], matrix: np.ndarray, seed: int | None) -> None:
+        self.langlist, self.row_of, self.matrix, self.seed = langlist, row_of, matrix, seed
         self._normalised = _Normalised()
         self._inner_word_rows: dict[str, list[int]] = {}  # word -> rows, for words followed by a space
 
@@ -157,11 +158,27 @@ def mean_log_margin(text: str, code: str) -> float:
     return float((scores[index] - others.max()) / len(rows))
 
 
+def load_profiles(folder: Path) -> tuple[list[str], dict[str, int], np.ndarray]:
+    """Languages, n-gram rows and probabilities exactly as DetectorFactory.load_json_profile
+    computes them from the same files, read in sorted order (as `language` loads langdetect)."""
+    profiles = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.iterdir()) if p.is_file()]
+    row_of: dict[str, int] = {}
+    for profile in profiles:
+        for word in profile["freq"]:
+            row_of.setdefault(word, len(row_of))
+    matrix = np.zeros((len(row_of), len(profiles)))
+    for index, profile in enumerate(profiles):
+        n_words = profile["n_words"]
+        for word, freq in profile["freq"].items():
+            if 1 <= len(word) <= 3:
+                matrix[row_of[word], index] = 1.0 * freq / n_words[len(word) - 1]
+    return [p["name"] for p in profiles], row_of, matrix
+
+
 @cache
 def detector() -> FastDetector:
-    """The fast detector over langdetect's global factory (profiles loaded by `language`)."""
-    detector_factory.init_factory()
-    return FastDetector(detector_factory._factory)
+    """The fast detector over langdetect's own profile files, with langdetect's seed."""
+    return FastDetector(*load_profiles(Path(detector_factory.PROFILES_DIRECTORY)), DetectorFactory.seed)
 
 
 def detect_langs(text: str) -> list[Language]:

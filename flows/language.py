@@ -15,6 +15,7 @@ clear margin on langdetect's own n-gram profiles (see rules.toml [language]).
 from __future__ import annotations
 
 import re
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -30,22 +31,25 @@ from .rules import rules
 # Seeded at import, i.e. in every worker process before its first call: langdetect samples
 # n-grams at random, and an unseeded detector can answer differently on the same text.
 DetectorFactory.seed = 0
+_factory_lock = threading.Lock()
 
 
-def _load_profiles() -> None:
-    """Build langdetect's global factory now, from its profiles in sorted order.
+def load_langdetect_profiles() -> None:
+    """Build langdetect's global factory, once, from its profiles in sorted order.
 
     Left to itself, langdetect loads them lazily on the first call without a lock (threads can
     detect with a half-loaded factory) and in directory-listing order (which varies between
-    filesystems, and with it the last digits of every probability).
+    filesystems, and with it the last digits of every probability). Only the slow path needs
+    the factory (about 150 MB); langdetect_fast reads the same files into a matrix.
     """
-    folder = Path(detector_factory.PROFILES_DIRECTORY)
-    factory = DetectorFactory()
-    factory.load_json_profile([p.read_text(encoding="utf-8") for p in sorted(folder.iterdir()) if p.is_file()])
-    detector_factory._factory = factory
+    with _factory_lock:
+        if detector_factory._factory is not None and detector_factory._factory.langlist:
+            return
+        folder = Path(detector_factory.PROFILES_DIRECTORY)
+        factory = DetectorFactory()
+        factory.load_json_profile([p.read_text(encoding="utf-8") for p in sorted(folder.iterdir()) if p.is_file()])
+        detector_factory._factory = factory
 
-
-_load_profiles()
 
 NO_LANGUAGE = Lang(None, None)
 _WORD = re.compile(r"\w+")
@@ -69,7 +73,11 @@ def detect(text: str) -> Lang:
     if not letter_count(text):
         return NO_LANGUAGE
     try:
-        best = (langdetect_fast.detect_langs if fastpaths.enabled() else detect_langs)(text)[0]
+        if fastpaths.enabled():
+            best = langdetect_fast.detect_langs(text)[0]
+        else:
+            load_langdetect_profiles()
+            best = detect_langs(text)[0]
     except LangDetectException:
         return NO_LANGUAGE
     return Lang(best.lang, round(best.prob, 6))

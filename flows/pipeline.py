@@ -314,5 +314,18 @@ def plan_run(files: list[RawFile], known: dict[str, tuple[str | None, str]]) -> 
     return Plan(new, changed, unchanged, deleted)
 
 
-def shards(files: list[RawFile], shard_size: int) -> list[list[RawFile]]:
-    return [files[i : i + shard_size] for i in range(0, len(files), shard_size)]
+# Automatic shard size: enough shards to keep every worker busy to the end (about 64), few
+# enough that per-task overhead (a Prefect task run, a Parquet file per table) stays small.
+AUTO_SHARDS, MIN_SHARD, MAX_SHARD = 64, 50, 1000
+
+
+def shard_size_for(n_files: int, shard_size: int = 0) -> int:
+    """`shard_size` if given (> 0), else a size that depends only on the number of files."""
+    if shard_size > 0:
+        return shard_size
+    return max(MIN_SHARD, min(MAX_SHARD, -(-n_files // AUTO_SHARDS)))
+
+
+def shards(files: list[RawFile], shard_size: int = 0) -> list[list[RawFile]]:
+    size = shard_size_for(len(files), shard_size)
+    return [files[i : i + size] for i in range(0, len(files), size)]

@@ -27,6 +27,9 @@ DUCKDB_VERSION = "v" + duckdb.__version__
 LAKE = "lake"
 
 
+WRITE_MEMORY_LIMIT = os.environ.get("CORPUS_WRITE_MEMORY_LIMIT", "1GB")
+
+
 class WarehouseError(RuntimeError):
     """A problem with the warehouse a user can act on (message is shown as is)."""
 
@@ -97,6 +100,11 @@ class Warehouse:
             config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
         )
         load_extensions(con, "ducklake", "sqlite_scanner")
+        if not read_only:
+            # A run's publish streams shards into the lake; a bound keeps the build's memory
+            # flat, and anything bigger spills under staging (removed with it).
+            con.execute(f"SET memory_limit = {_quote(WRITE_MEMORY_LIMIT)}")
+            con.execute(f"SET temp_directory = {_quote(str(self.staging / 'duckdb-spill'))}")
         options = ["READ_ONLY"] if read_only else [
             f"DATA_PATH {_quote(str(self.data_path) + os.sep)}",
             "DATA_INLINING_ROW_LIMIT 0",
@@ -340,15 +348,14 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _insert_staged(con: duckdb.DuckDBPyConnection, table: str, files: list[Path]) -> None:
+    """Append the staged shards in shard order. Each shard is already sorted (pipeline), and
+    DuckDB keeps insertion order, so the data is deterministic without a global sort, and the
+    insert streams: memory stays flat however many shards there are."""
     if not files:
         return
-    contract = schemas.table(table)
-    columns = ", ".join(contract.column_names)
-    order = ", ".join(contract.sort_by)
+    columns = ", ".join(schemas.table(table).column_names)
     paths = "[" + ", ".join(_quote(str(p)) for p in files) + "]"
-    con.execute(
-        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM read_parquet({paths}) ORDER BY {order}"
-    )
+    con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM read_parquet({paths})")
 
 
 def _replace_sources(con: duckdb.DuckDBPyConnection, sources: list[SourceInfo]) -> None:

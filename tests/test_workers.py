@@ -1,15 +1,33 @@
-"""A build with a process pool gives exactly the rows of a build in one process."""
+"""A build with a process pool, or on a Dask cluster, gives exactly the rows of a build in one
+process."""
+
+import pytest
 
 from tests.conftest import SAMPLE, corpus
 
 TABLES = ["documents", "sentences", "removed", "edits", "rejects", "line_index"]
 
 
-def test_two_workers_give_the_same_rows_as_one(tmp_path):
-    dumps = {}
-    for workers in ("1", "2"):
-        wh = tmp_path / f"wh{workers}"
-        corpus("run", str(SAMPLE), "--warehouse", str(wh), "--workers", workers, "--shard-size", "2")
-        dumps[workers] = [corpus("sql", "--warehouse", str(wh), "--format", "csv", f"SELECT * FROM {t} ORDER BY ALL")
-                          for t in TABLES]
-    assert dumps["1"] == dumps["2"]
+def _dump(wh) -> list[str]:
+    return [corpus("sql", "--warehouse", str(wh), "--format", "csv", f"SELECT * FROM {t} ORDER BY ALL")
+            for t in TABLES]
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory) -> list[str]:
+    wh = tmp_path_factory.mktemp("one") / "wh"
+    corpus("run", str(SAMPLE), "--warehouse", str(wh), "--workers", "1", "--shard-size", "2")
+    return _dump(wh)
+
+
+def test_two_workers_give_the_same_rows_as_one(tmp_path, one_process):
+    corpus("run", str(SAMPLE), "--warehouse", str(tmp_path / "wh"), "--workers", "2", "--shard-size", "2")
+    assert _dump(tmp_path / "wh") == one_process
+
+
+def test_a_dask_local_cluster_of_two_workers_gives_the_same_rows(tmp_path, one_process):
+    output = corpus("run", str(SAMPLE), "--warehouse", str(tmp_path / "wh"), "--dask", "local",
+                    "--workers", "2", "--shard-size", "2")
+    assert "committed snapshot 1" in output
+    assert _dump(tmp_path / "wh") == one_process
+    assert "1313" in corpus("sql", "--warehouse", str(tmp_path / "wh"), "SELECT count(*) FROM sentences")

@@ -1,0 +1,251 @@
+"""End-to-end benchmark: build a generated corpus and report throughput, memory, speed-up,
+incremental cost, query latency and the ratio to a naive baseline, in one run.
+
+    python benchmarks/bench.py --mb 100 --out /tmp/bench100
+    python benchmarks/bench.py --mb 1000 --out /tmp/bench1g --speedup-mb 100 --baseline-docs 300
+
+Steps (each reported in OUT/bench.json and as a table):
+1. make_corpus.py writes OUT/raw (real text from --source, artefacts injected).
+2. Full build with all cores (`corpus run --workers 0`), wall time, MB/s, documents/s, the
+   run's per-stage seconds, and peak RSS of the whole process tree (sampled every 0.2 s: the
+   largest single process and the largest sum over the tree).
+3. Parallel speed-up: the same build with 1 worker and with all cores, on the first
+   --speedup-mb MB of the corpus (all of it when not given), each into a fresh warehouse.
+4. Incremental run after changing 1% of the documents (a paragraph appended to each).
+5. Three typical research queries on the full build, each timed cold and warm.
+6. The naive baseline a researcher would otherwise write (ftfy with defaults, pysbd,
+   langdetect on every sentence, one Parquet write) on --baseline-docs documents drawn from
+   the same corpus; its documents/s against the pipeline's, overall and per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import make_corpus  # noqa: E402
+
+CORPUS = [sys.executable, "-m", "flows.cli"]
+QUERIES = {
+    "sentences per source and language":
+        "SELECT source_id, lang, count(*) AS n FROM sentences GROUP BY ALL ORDER BY n DESC",
+    "sentences containing a phrase":
+        "SELECT doc_id, char_start, text FROM sentences WHERE text ILIKE '%interest rates%' ORDER BY ALL",
+    "sentences of documents published in a date range":
+        "SELECT d.title, d.published, s.text FROM sentences s JOIN documents d USING (doc_id) "
+        "WHERE d.published BETWEEN DATE '2010-01-01' AND DATE '2010-03-31' ORDER BY d.published, s.doc_id, s.sentence_index",
+}
+
+
+class TreeMemory:
+    """Samples the RSS of a process and its descendants until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.peak_single = self.peak_total = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            try:
+                processes = [self.root, *self.root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            sizes = []
+            for process in processes:
+                try:
+                    sizes.append(process.memory_info().rss)
+                except psutil.NoSuchProcess:
+                    pass
+            self.peak_single = max(self.peak_single, max(sizes, default=0))
+            self.peak_total = max(self.peak_total, sum(sizes))
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        return {"peak_rss_single_mb": round(self.peak_single / 2**20), "peak_rss_tree_mb": round(self.peak_total / 2**20)}
+
+
+def corpus_run(raw: Path, wh: Path, workers: int, log: Path) -> dict:
+    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    start = time.perf_counter()
+    with open(log, "ab") as out:
+        process = subprocess.Popen([*CORPUS, "run", str(raw), "--warehouse", str(wh), "--workers", str(workers)],
+                                   stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        memory = TreeMemory(process.pid)
+        code = process.wait()
+    seconds = time.perf_counter() - start
+    result = {"seconds": round(seconds, 2), **memory.stop()}
+    if code != 0:
+        sys.exit(f"bench: corpus run failed with exit status {code}; see {log}")
+    run = _query(wh, "SELECT n_documents, n_files, stage_seconds FROM runs ORDER BY snapshot_id DESC LIMIT 1")[0]
+    result.update(n_documents=run[0], n_files=run[1], stage_seconds=json.loads(run[2]))
+    return result
+
+
+def _query(wh: Path, sql: str) -> list[tuple]:
+    from flows import warehouse
+
+    return warehouse.query(warehouse.Warehouse(wh), sql)[1]
+
+
+def raw_bytes(raw: Path) -> int:
+    return sum(p.stat().st_size for p in raw.rglob("*") if p.is_file() and p.name != "_sources.toml")
+
+
+def subset(raw: Path, out: Path, max_bytes: int) -> Path:
+    """The first files of `raw` (sorted) up to max_bytes, hard-linked into `out`."""
+    total = 0
+    out.mkdir(parents=True)
+    shutil.copy2(raw / "_sources.toml", out / "_sources.toml")
+    for path in sorted(p for p in raw.rglob("*.txt")):
+        if total >= max_bytes:
+            break
+        target = out / path.relative_to(raw)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, target)
+        total += path.stat().st_size
+    return out
+
+
+def change_one_percent(raw: Path, seed: int) -> int:
+    files = sorted(raw.rglob("*.txt"))
+    chosen = random.Random(seed).sample(files, max(1, len(files) // 100))
+    for path in chosen:
+        data = path.read_bytes()
+        path.unlink()  # a new inode: hard-linked subsets keep the old bytes
+        path.write_bytes(data + b"\n\nThis paragraph was added after the first build to test incremental runs.\n")
+    return len(chosen)
+
+
+def time_queries(wh: Path) -> dict:
+    timings = {}
+    for name, sql in QUERIES.items():
+        runs = []
+        for _ in range(2):
+            start = time.perf_counter()
+            rows = _query(wh, sql)
+            runs.append(time.perf_counter() - start)
+        timings[name] = {"cold_s": round(runs[0], 3), "warm_s": round(runs[1], 3), "rows": len(rows)}
+    return timings
+
+
+def naive_baseline(raw: Path, n_docs: int, seed: int, out: Path) -> dict:
+    """The notebook a researcher would write: everything by default, langdetect per sentence."""
+    import ftfy
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import pysbd
+    from langdetect import DetectorFactory, detect
+    from langdetect.lang_detect_exception import LangDetectException
+
+    DetectorFactory.seed = 0
+    files = random.Random(seed).sample(sorted(raw.rglob("*.txt")), n_docs)
+    segmenter = pysbd.Segmenter(language="en", clean=False)
+    rows = []
+    size = 0
+    start = time.perf_counter()
+    for path in files:
+        data = path.read_bytes()
+        size += len(data)
+        text = ftfy.fix_text(data.decode("utf-8", errors="replace"))
+        for paragraph in text.split("\n\n"):
+            for sentence in segmenter.segment(paragraph):
+                try:
+                    lang = detect(sentence)
+                except LangDetectException:
+                    lang = None
+                rows.append({"path": str(path), "text": sentence, "lang": lang})
+    pq.write_table(pa.Table.from_pylist(rows), out / "naive.parquet")
+    seconds = time.perf_counter() - start
+    return {"documents": n_docs, "seconds": round(seconds, 2), "documents_per_s": round(n_docs / seconds, 2),
+            "mb_per_s": round(size / 1e6 / seconds, 3), "sentences": len(rows)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=100, help="corpus size in MB")
+    parser.add_argument("--out", type=Path, required=True, help="work folder (created; must not exist)")
+    parser.add_argument("--source", type=Path, default=ROOT.parent / "shared" / "corpora" / "bbc_news_fulltext")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--speedup-mb", type=float, default=None, help="corpus share for the 1-vs-all-cores runs")
+    parser.add_argument("--baseline-docs", type=int, default=300)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["speedup", "incremental", "queries", "baseline"])
+    args = parser.parse_args(argv)
+    if args.out.exists():
+        parser.error(f"{args.out} exists; give a new folder")
+    args.out.mkdir(parents=True)
+    log = args.out / "runs.log"
+    cores = os.cpu_count() or 1
+    raw = args.out / "raw"
+    report: dict = {"machine": {"cores": cores, "memory_gb": round(psutil.virtual_memory().total / 2**30)},
+                    "corpus": make_corpus.generate(raw, make_corpus.load_paragraphs(args.source), args.seed,
+                                                   None, int(args.mb * 1e6))}
+    size_mb = raw_bytes(raw) / 1e6
+
+    full = corpus_run(raw, args.out / "wh", 0, log)
+    full["mb_per_s"] = round(size_mb / full["seconds"], 3)
+    full["documents_per_s"] = round(full["n_files"] / full["seconds"], 1)
+    full["documents_per_s_per_core"] = round(full["documents_per_s"] / cores, 1)
+    full["stage_mb_per_s"] = {stage: round(size_mb / s, 2) for stage, s in full["stage_seconds"].items() if s}
+    report["full_build"] = full
+
+    if "speedup" not in args.skip:
+        part = subset(raw, args.out / "raw_speedup", int(args.speedup_mb * 1e6)) if args.speedup_mb else raw
+        one = corpus_run(part, args.out / "wh_1", 1, log)
+        many = corpus_run(part, args.out / "wh_n", 0, log) if part != raw else full
+        report["speedup"] = {"mb": round(raw_bytes(part) / 1e6, 1), "one_worker_s": one["seconds"],
+                             f"{cores}_workers_s": many["seconds"], "ratio": round(one["seconds"] / many["seconds"], 2),
+                             "process_stage_ratio": round(one["stage_seconds"]["process"] / many["stage_seconds"]["process"], 2),
+                             "one_worker_peak_rss_tree_mb": one["peak_rss_tree_mb"]}
+    if "queries" not in args.skip:
+        report["queries"] = time_queries(args.out / "wh")
+    if "incremental" not in args.skip:
+        changed = change_one_percent(raw, args.seed)
+        incremental = corpus_run(raw, args.out / "wh", 0, log)
+        report["incremental"] = {"changed_files": changed, "seconds": incremental["seconds"],
+                                 "share_of_full_build": round(incremental["seconds"] / full["seconds"], 3),
+                                 "stage_seconds": incremental["stage_seconds"]}
+    if "baseline" not in args.skip:
+        naive = naive_baseline(raw, min(args.baseline_docs, full["n_files"]), args.seed, args.out)
+        naive["pipeline_ratio_overall"] = round(full["documents_per_s"] / naive["documents_per_s"], 1)
+        naive["pipeline_ratio_per_core"] = round(full["documents_per_s_per_core"] / naive["documents_per_s"], 1)
+        report["naive_baseline"] = naive
+
+    (args.out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    print()
+    print(f"{size_mb:.0f} MB, {full['n_files']} files on {cores} cores: {full['seconds']} s, "
+          f"{full['mb_per_s']} MB/s, {full['documents_per_s']} documents/s ({full['documents_per_s_per_core']}/core), "
+          f"peak RSS {full['peak_rss_single_mb']} MB (tree {full['peak_rss_tree_mb']} MB)")
+    if "speedup" in report:
+        print(f"speed-up 1 -> {cores} workers: {report['speedup']['ratio']}x on {report['speedup']['mb']} MB")
+    if "incremental" in report:
+        print(f"incremental after changing {report['incremental']['changed_files']} files: "
+              f"{report['incremental']['seconds']} s = {report['incremental']['share_of_full_build']:.1%} of the full build")
+    for name, timing in report.get("queries", {}).items():
+        print(f"query {name}: {timing['cold_s']} s cold, {timing['warm_s']} s warm ({timing['rows']} rows)")
+    if "naive_baseline" in report:
+        naive = report["naive_baseline"]
+        print(f"naive baseline: {naive['documents_per_s']} documents/s; pipeline {naive['pipeline_ratio_overall']}x "
+              f"overall, {naive['pipeline_ratio_per_core']}x per core")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
