@@ -7,7 +7,7 @@ incremental cost, query latency and the ratio to a naive baseline, in one run.
 Steps (each reported in OUT/bench.json and as a table):
 1. make_corpus.py writes OUT/raw (real text from --source, artefacts injected).
 2. Full build with all cores (`corpus run --workers 0`), wall time, MB/s, documents/s, the
-   run's per-stage seconds, and peak RSS of the whole process tree (sampled every 0.2 s: the
+   run's per-stage seconds, and peak RSS of the whole process tree (sampled every 0.5 s: the
    largest single process and the largest sum over the tree).
 3. Parallel speed-up: the same build with 1 worker and with all cores, on the first
    --speedup-mb MB of the corpus (all of it when not given), each into a fresh warehouse.
@@ -61,11 +61,17 @@ class TreeMemory:
         self._thread.start()
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.2):
-            try:
-                processes = [self.root, *self.root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return
+        # Cheap enough not to disturb the run: the process list is refreshed every 2 s, the
+        # sizes read every 0.5 s.
+        processes: list[psutil.Process] = []
+        tick = 0
+        while not self._stop.wait(0.5):
+            if tick % 4 == 0:
+                try:
+                    processes = [self.root, *self.root.children(recursive=True)]
+                except psutil.NoSuchProcess:
+                    return
+            tick += 1
             sizes = []
             for process in processes:
                 try:

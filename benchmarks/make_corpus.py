@@ -3,7 +3,8 @@
     python benchmarks/make_corpus.py OUT --mb 100 [--source ../shared/corpora/bbc_news_fulltext] [--seed 0]
     python benchmarks/make_corpus.py OUT --docs 2000
 
-Real paragraphs (raw/sample by default, or every .txt under --source) are recombined into
+Real paragraphs (raw/sample by default, or every .txt under --source), each with one
+sentence swapped for another real sentence so that no line repeats by accident, make up
 documents of sites (raw/<site>/<year>/<doc>.txt, so the folder names the source) with the
 artefacts the cleaner handles injected at the rates in RATES: site chrome (navigation,
 newsletter and donation lines, a per-site footer that recurs in every document of the site),
@@ -18,8 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +93,11 @@ def make_sites(rng: random.Random) -> list[Site]:
     return sites
 
 
+@lru_cache(maxsize=1)
+def _sentences(pool: tuple[str, ...]) -> list[str]:
+    return [s for p in pool for s in _SENTENCE_END.split(p) if 20 <= len(s) <= 300]
+
+
 def mojibake(text: str) -> str:
     """UTF-8 bytes read as cp1252: the commonest mojibake in scrapes (what ftfy undoes)."""
     return text.encode("utf-8").decode("cp1252", errors="replace")
@@ -108,12 +116,27 @@ def comment_thread(rng: random.Random, pool: list[str]) -> list[str]:
     return lines
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"\u201c])")
+
+
+def recombined(rng: random.Random, paragraph: str, sentences: list[str]) -> str:
+    """The paragraph with one sentence swapped for a random real one: a unique line, so a
+    corpus many times larger than its source text does not turn into cross-document repeats."""
+    own = _SENTENCE_END.split(paragraph)
+    own[rng.randrange(len(own))] = rng.choice(sentences)
+    if len(own) == 1:
+        own.append(rng.choice(sentences))
+    return " ".join(own)
+
+
 def document(rng: random.Random, site: Site, articles: list[list[str]], pool: list[str]) -> str:
     target = int(rng.lognormvariate(0, 0.6) * MEDIAN_DOC_BYTES)
     article = rng.choice(articles)
     title, body = article[0], list(article[1:])
     while sum(len(p) + 2 for p in body) < target:  # long reads continue with another article
         body += rng.choice(articles)[1:]
+    sentences = _sentences(tuple(pool))
+    body = [recombined(rng, p, sentences) for p in body]
     body = [mojibake(p) if rng.random() < RATES["mojibake_paragraph"] else p for p in body]
     if rng.random() < RATES["caption"] and len(body) > 2:
         caption = f"{rng.choice(pool)[:120].rstrip('.')}. Public domain"

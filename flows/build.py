@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.states import Cancelled, Completed
+from prefect.states import Cancelled, Completed, Failed
 from prefect.tasks import exponential_backoff
 
 from . import __version__, report, schemas, warehouse
@@ -58,7 +59,7 @@ def new_run_id(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-@task(name="plan", persist_result=False)
+@task(name="plan", persist_result=False, cache_policy=NO_CACHE)
 def plan_task(raw_dir: Path, wh: warehouse.Warehouse):
     """Inventory the raw folder and compare it with the warehouse.
 
@@ -104,25 +105,25 @@ def _worker_pool(workers: int):
         _pool = None
 
 
-@task(name="fingerprint-shard", persist_result=False, retries=2, retry_delay_seconds=[1, 5])
+@task(name="fingerprint-shard", persist_result=False, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
 def fingerprint_task(raw_dir: Path, files, staging: Path, shard: int) -> int:
     return _in_pool(fingerprint_shard, raw_dir, files, staging, shard)
 
 
-@task(name="plan-repeats", persist_result=False)
+@task(name="plan-repeats", persist_result=False, cache_policy=NO_CACHE)
 def repeats_task(wh, staging: Path, gone_doc_ids: list[str]):
     fingerprints = sorted((staging / "fingerprints").glob("shard-*.parquet"))
     min_docs = rules()["structure"]["cross_document_min_docs"]
     return warehouse.repeat_plan(wh, fingerprints, gone_doc_ids, min_docs)
 
 
-@task(name="process-shard", persist_result=False, retries=2, retry_delay_seconds=[1, 5])
+@task(name="process-shard", persist_result=False, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
 def shard_task(raw_dir: Path, files, sources, repeats, staging: Path, shard: int):
     return _in_pool(process_shard, raw_dir, files, sources, repeats, staging, shard)
 
 
 # A failed publish rolled back; retried with backoff (e.g. a catalog briefly locked).
-@task(name="publish", persist_result=False, retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2))
+@task(name="publish", persist_result=False, cache_policy=NO_CACHE, retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2))
 def publish_task(wh, staged, replace_paths, sources, run_row) -> int:
     return warehouse.publish(wh, staged, replace_paths, sources, run_row)
 
@@ -147,23 +148,55 @@ def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int =
             get_run_logger().warning("skipped: %s", exc)
             return Cancelled(message=f"skipped: {exc}")
         stack.enter_context(_worker_pool(workers or os.cpu_count() or 1))
-        return _build(raw_dir, warehouse_dir, shard_size)
+        try:
+            return _build(raw_dir, warehouse_dir, shard_size)
+        except RunFailed as exc:  # a Failed state with the reason, not a second traceback
+            get_run_logger().error("%s", exc)
+            return Failed(message=str(exc))
+
+
+class RunFailed(RuntimeError):
+    """A run that stopped (a full disk, an unreadable catalog...): nothing was committed."""
+
+
+@dataclass
+class _Run:
+    """One run's identity, places and clock."""
+
+    raw: Path
+    wh: warehouse.Warehouse
+    shard_size: int
+    started: datetime = field(default_factory=lambda: _utcnow())
+    clock: float = field(default_factory=time.perf_counter)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.run_id = new_run_id(self.started)
+        self.staging = self.wh.staging / self.run_id
+
+    def lap(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.stage_seconds[stage] = round(now - since, 3)
+        return now
 
 
 def _build(raw_dir: str, warehouse_dir: str, shard_size: int):
+    run = _Run(Path(raw_dir), warehouse.Warehouse(Path(warehouse_dir)), shard_size)
+    _remove_dead_staging(run.wh)
+    try:
+        return _stage_and_publish(run)
+    except Exception as exc:
+        # The publish transaction rolled back (or never began): free the staging space (a
+        # full disk is a common cause) and say plainly that the warehouse is unchanged.
+        shutil.rmtree(run.staging, ignore_errors=True)
+        raise RunFailed(f"run {run.run_id} failed and committed nothing (the warehouse is unchanged): "
+                        f"{type(exc).__name__}: {exc}") from exc
+
+
+def _stage_and_publish(run: _Run):
     logger = get_run_logger()
-    started, clock = _utcnow(), time.perf_counter()
-    raw, wh = Path(raw_dir), warehouse.Warehouse(Path(warehouse_dir))
-    run_id = new_run_id(started)
-    staging = wh.staging / run_id
-    stage_seconds: dict[str, float] = {}
-
-    def lap(stage: str, since: float) -> float:
-        now = time.perf_counter()
-        stage_seconds[stage] = round(now - since, 3)
-        return now
-
-    _remove_dead_staging(wh)
+    raw, wh, run_id, staging, shard_size, lap = run.raw, run.wh, run.run_id, run.staging, run.shard_size, run.lap
+    started, clock, stage_seconds = run.started, run.clock, run.stage_seconds
     found, plan, inventory_changed, inventory_paths = plan_task(raw, wh)
     mark = lap("plan", clock)
     for future in [fingerprint_task.submit(raw, b, staging, n)
@@ -186,8 +219,9 @@ def _build(raw_dir: str, warehouse_dir: str, shard_size: int):
         write_table(shard_file(staging, "rejects", 0),
                     rows_to_table("rejects", [reject_row(r) for r in found.rejects]))
     batches = shards(to_process, shard_size)
-    futures = [
-        shard_task.submit(raw, files, {s.source_id: s for s in found.sources}, repeats, staging, n)
+    sources = {s.source_id: s for s in found.sources}
+    futures = [  # each task gets only its own sources' repeats: small arguments to ship
+        shard_task.submit(raw, files, sources, _for_sources(repeats, files), staging, n)
         for n, files in enumerate(batches, start=1)
     ]
     results = []
@@ -223,7 +257,7 @@ def _build(raw_dir: str, warehouse_dir: str, shard_size: int):
     run_row = {
         "run_id": run_id, "started_at": started, "finished_at": _utcnow(),
         "code_version": __version__, "pipeline_version": pipeline_version(),
-        "schema_version": schemas.schema_version(), "raw_dir": str(raw_dir),
+        "schema_version": schemas.schema_version(), "raw_dir": str(raw),
         **counts,
         "seconds": round(time.perf_counter() - clock, 3), "stage_seconds": stage_seconds,
     }
@@ -247,6 +281,10 @@ def _build(raw_dir: str, warehouse_dir: str, shard_size: int):
         return Completed(name="Completed with rejects", data=summary,
                          message=f"completed with {len(rejects)} reject(s)")
     return summary
+
+
+def _for_sources(repeats: dict, files) -> dict:
+    return {source: repeats[source] for source in {f.meta.source_id for f in files} if source in repeats}
 
 
 def _sentences_deleted(wh: warehouse.Warehouse, snapshot_id: int) -> int:

@@ -44,6 +44,14 @@ format_option = click.option(
 )
 
 
+EXIT_COMPLETED_WITH_REJECTS = 3  # the snapshot was committed; some files were rejected
+
+
+def _printable(text: str) -> str:
+    """One terminal line: a file name with a newline or escape codes is shown quoted."""
+    return text if text.isprintable() else repr(text)
+
+
 def fail(message: str) -> None:
     click.echo(f"corpus: error: {message}", err=True)
     sys.exit(1)
@@ -123,7 +131,7 @@ def run(raw_dir: Path, warehouse_dir: Path, shard_size: int, workers: int, dask_
     except RawDirError as exc:
         fail(str(exc))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from .build import run_build  # Prefect is imported only when a run needs it
+    from .build import RunFailed, run_build  # Prefect is imported only when a run needs it
 
     wh = warehouse.Warehouse(warehouse_dir)
     try:
@@ -132,8 +140,10 @@ def run(raw_dir: Path, warehouse_dir: Path, shard_size: int, workers: int, dask_
         state = run_build(str(raw_dir), str(warehouse_dir), shard_size, workers, dask_address)
         if state.is_cancelled():
             fail(state.message.removeprefix("skipped: "))
+        if state.is_failed() and state.message and "committed nothing" in state.message:
+            fail(state.message)
         summary = state.result()  # re-raises the flow's error if it failed
-    except (warehouse.WarehouseError, SchemaError) as exc:
+    except (warehouse.WarehouseError, SchemaError, RunFailed) as exc:
         fail(str(exc))
     click.echo("")
     click.echo(f"Run {summary.run_id} committed snapshot {summary.snapshot_id} "
@@ -147,11 +157,15 @@ def run(raw_dir: Path, warehouse_dir: Path, shard_size: int, workers: int, dask_
     click.echo(f"  removed    {n['n_removed']} lines")
     click.echo(f"  rejects    {n['n_rejected']}" + (" (completed with rejects)" if summary.rejects else ""))
     for reject in summary.rejects:
-        click.echo(f"    - {reject['raw_path']}: {reject['error_kind']}: {reject['message']}")
+        click.echo(f"    - {_printable(reject['raw_path'])}: {reject['error_kind']}: {_printable(reject['message'])}")
     click.echo("")
     click.echo(f'Example: corpus sql "{EXAMPLE_QUERY}"')
     columns, rows = warehouse.query(wh, EXAMPLE_QUERY)
     click.echo(render_table(columns, rows))
+    if summary.rejects:
+        click.echo(f"completed with rejects: {len(summary.rejects)} file(s) not loaded, listed above "
+                   "and in the rejects table", err=True)
+        sys.exit(EXIT_COMPLETED_WITH_REJECTS)
 
 
 @main.command()

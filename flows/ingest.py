@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass
@@ -59,32 +60,45 @@ class Inventory:
 
 def _is_candidate(path: Path, raw_dir: Path) -> bool:
     rel = path.relative_to(raw_dir)
-    if any(part.startswith(".") for part in rel.parts) or path.name == SIDECAR_NAME:
-        return False
-    # Symlinks are followed only when they stay inside the raw folder.
-    if path.is_symlink():
-        target = path.resolve()
-        if not target.is_relative_to(raw_dir.resolve()):
-            return False
-    return path.is_file()
+    return not any(part.startswith(".") for part in rel.parts) and path.name != SIDECAR_NAME
 
 
 def discover(raw_dir: Path) -> list[Path]:
-    """Regular files under raw_dir (hidden files and the sidecar excluded), in sorted order."""
+    """Entries under raw_dir that are inputs or must be accounted for, in sorted order: files,
+    symbolic links (to files or folders) and special files; hidden names and the sidecar are
+    skipped. Links to folders are listed, never descended into."""
     if not raw_dir.exists():
         raise RawDirError(f"raw folder {raw_dir} does not exist")
     if not raw_dir.is_dir():
         raise RawDirError(f"raw folder {raw_dir} is not a folder")
     found = []
-    for dirpath, dirnames, filenames in os.walk(raw_dir):
+    for dirpath, dirnames, filenames in os.walk(raw_dir):  # followlinks=False
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
+        linked_folders = [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
+        for name in filenames + linked_folders:
             path = Path(dirpath) / name
             if _is_candidate(path, raw_dir):
                 found.append(path)
     if not found:
         raise RawDirError(f"raw folder {raw_dir} contains no files")
     return sorted(found, key=lambda p: p.relative_to(raw_dir).as_posix())
+
+
+def not_an_input(path: Path, raw_dir: Path) -> tuple[str, str] | None:
+    """(kind, reason) when a discovered entry must not be read: a link leading outside the raw
+    folder, a broken link, a link to a folder, a special file (a FIFO would block a reader)."""
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return "broken_link", "is a symbolic link to nothing (broken or a loop)"
+        if not target.is_relative_to(raw_dir.resolve()):
+            return "outside_raw", "is a symbolic link to a place outside the raw folder; not followed"
+        if target.is_dir():
+            return "not_a_file", "is a symbolic link to a folder; folders are not followed through links"
+    if not path.is_file():
+        return "not_a_file", "is not a regular file (a pipe, socket or device); not read"
+    return None
 
 
 def hash_file(path: Path) -> tuple[str, int]:
@@ -145,12 +159,30 @@ def read_sidecar(raw_dir: Path) -> tuple[dict[str, SourceInfo], dict[str, DocMet
     return sources, metas, rejects
 
 
+def _is_utf8(name: str) -> bool:
+    """False for names Python could only decode with escapes (bytes that are not UTF-8)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def inventory(raw_dir: Path) -> Inventory:
     """Discover and hash every file; attach sidecar metadata and source ids."""
     sources, metas, rejects = read_sidecar(raw_dir)
     files = []
     for path in discover(raw_dir):
         rel = path.relative_to(raw_dir).as_posix()
+        if not _is_utf8(rel):
+            shown = os.fsencode(rel).decode("utf-8", errors="backslashreplace")
+            rejects.append(Reject(shown, "bad_name", f"{shown}: the file name is not valid UTF-8 "
+                                                     "(rename the file; it was not read)"))
+            continue
+        problem = not_an_input(path, raw_dir)
+        if problem:
+            rejects.append(Reject(rel, problem[0], f"{rel}: {problem[1]}"))
+            continue
         try:
             sha, size = hash_file(path)
         except OSError as exc:
@@ -210,7 +242,7 @@ def decode(data: bytes, raw_path: str) -> tuple[str, str] | Reject:
         if what:
             return reject("binary", f"is {what}, not text")
         if b"\x00" in data:
-            decoded = _first_clean_decode(data, _WIDE_CODECS)
+            decoded = _first_clean_decode(data, _wide_codecs(data))
             if decoded is None:
                 return reject("binary", "contains NUL bytes: binary data, not text")
             text, encoding = decoded
@@ -223,15 +255,65 @@ def decode(data: bytes, raw_path: str) -> tuple[str, str] | Reject:
             try:
                 text, encoding = data.decode("utf-8"), "utf-8"
             except UnicodeDecodeError:
-                text, encoding = _decode_legacy(data, limits)
+                mostly = _decode_mostly_utf8(data, limits["max_invalid_utf8_share"])
+                text, encoding = mostly or _decode_legacy(data, limits)
                 if text is None:
                     return reject("undecodable", f"is not UTF-8 and no character set fits ({encoding})")
     if not text.strip():
         return reject("empty", "contains only whitespace")
+    if len(text) > limits["max_line_chars"]:
+        longest = max(map(len, text.splitlines()))
+        if longest > limits["max_line_chars"]:
+            return reject("line_too_long", f"has a line of {longest} characters, over the limit of "
+                                           f"{limits['max_line_chars']} (rules.toml): not prose")
     return text, encoding
 
 
-_WIDE_CODECS = ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be")  # without a byte-order mark
+# A well-formed multi-byte UTF-8 character (what a legacy code page almost never produces).
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+_UTF8_SURROGATE = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")  # CESU-8 / WTF-8: never valid UTF-8
+_REPLACEMENT = "\ufffd".encode("utf-8")
+# An invalid byte, escaped by Python as U+DC80..U+DCFF, read as cp1252 where cp1252 has it.
+_ESCAPED_BYTE_AS_CP1252 = {
+    0xDC00 + byte: bytes([byte]).decode("cp1252", errors="replace") for byte in range(0x80, 0x100)
+}
+
+
+def _decode_mostly_utf8(data: bytes, max_invalid_share: float) -> tuple[str, str] | None:
+    """UTF-8 text with a few invalid bytes: a line pasted from a cp1252 source, a broken
+    character. It has real multi-byte UTF-8 characters, and at most `max_invalid_share` of its
+    bytes are invalid; each invalid byte is read as cp1252 (U+FFFD where cp1252 has nothing),
+    encoded surrogates become U+FFFD. Encoding label: "utf-8+cp1252"."""
+    if not _UTF8_MULTIBYTE.search(data):
+        return None
+    data = _UTF8_SURROGATE.sub(_REPLACEMENT, data)
+    text = data.decode("utf-8", errors="surrogateescape")
+    invalid = sum(1 for c in text if "\udc80" <= c <= "\udcff")
+    if invalid > max_invalid_share * len(data):
+        return None
+    return text.translate(_ESCAPED_BYTE_AS_CP1252), "utf-8+cp1252"
+
+
+def _wide_codecs(data: bytes) -> tuple[str, ...]:
+    """UTF-32/16 codecs the NUL bytes make plausible, without a byte-order mark: text in
+    those encodings has NULs in a regular pattern (a NUL high byte for every Latin letter),
+    ASCII sprinkled with NULs does not, and is binary."""
+    nul_at = [data[offset::4].count(0) / max(1, len(data[offset::4])) for offset in range(4)]
+    even, odd = (nul_at[0] + nul_at[2]) / 2, (nul_at[1] + nul_at[3]) / 2
+    found = []
+    if min(nul_at[2], nul_at[3]) > 0.9:
+        found.append("utf-32-le")
+    if min(nul_at[0], nul_at[1]) > 0.9:
+        found.append("utf-32-be")
+    if odd > 0.1 and even < 0.01:  # NUL high bytes of ASCII letters, spaces, digits
+        found.append("utf-16-le")
+    if even > 0.1 and odd < 0.01:
+        found.append("utf-16-be")
+    return tuple(found)
+
 _ISO2022_CODECS = ("iso2022_jp_2", "iso2022_kr")
 
 

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from . import __version__, language, schemas
 from .clean import clean, line_hashes
+from .faults import fault_point
 from .ingest import decode
 from .records import Block, RawFile, Reject, SourceInfo, sha256_hex, stable_id
 from .rules import RULES_PATH, rules
@@ -28,7 +29,8 @@ from .segment import segment
 
 DOCUMENT_TABLES = ("documents", "sentences", "removed", "edits", "line_index", "rejects")
 _WORD = re.compile(r"\S*[^\W_]\S*")
-_STAGE_MODULES = ("clean.py", "repair.py", "segment.py", "language.py", "ingest.py", "pipeline.py", "records.py")
+_STAGE_MODULES = ("clean.py", "repair.py", "segment.py", "language.py", "langdetect_fast.py", "fastpaths.py",
+                  "ingest.py", "pipeline.py", "records.py")
 
 
 @cache
@@ -207,6 +209,7 @@ def shard_file(staging: Path, table: str, shard: int) -> Path:
 def write_table(path: Path, table: pa.Table) -> None:
     """Write Parquet atomically (tmp + rename) so a killed run never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    fault_point("staging")
     tmp = path.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp, compression="zstd", row_group_size=64_000)
     tmp.replace(path)
@@ -230,9 +233,12 @@ def read_raw(raw_dir: Path, raw: RawFile) -> bytes | Reject:
     if raw.raw_bytes > limit:
         reason = f"{raw.raw_path}: {raw.raw_bytes} bytes is over the size limit of {limit} bytes (rules.toml)"
         return Reject(raw.raw_path, "too_large", reason, raw.raw_sha256, raw.raw_bytes)
+    path = raw_dir / raw.raw_path
+    if not path.resolve().is_relative_to(raw_dir.resolve()):  # a link re-pointed since the plan
+        return Reject(raw.raw_path, "outside_raw", f"{raw.raw_path}: now leads outside the raw folder; not read")
     for delay in (*READ_RETRY_SECONDS, None):
         try:
-            data = (raw_dir / raw.raw_path).read_bytes()
+            data = path.read_bytes()
             break
         except OSError as exc:
             if delay is None:

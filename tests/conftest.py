@@ -33,8 +33,9 @@ def sample_copy(tmp_path: Path) -> Path:
     return raw
 
 
-def corpus(*args: str) -> str:
-    """Run a `corpus` command in-process; fail the test unless it exits 0."""
+def corpus(*args: str, expect: int = 0) -> str:
+    """Run a `corpus` command in-process; fail the test unless it exits with `expect`
+    (3: a run that completed with rejects)."""
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == expect, result.output
     return result.output

@@ -32,7 +32,7 @@ def built(tmp_path_factory):
     (raw / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     (raw / "invalid-utf8.txt").write_bytes(bytes(range(0x80, 0x100)) * 8)
     wh = tmp / "wh"
-    first = corpus("run", str(raw), "--warehouse", str(wh))
+    first = corpus("run", str(raw), "--warehouse", str(wh), expect=3)  # completed with rejects
     sentences_after_first = sql_json(wh, "SELECT * FROM sentences ORDER BY sentence_id")
     second = corpus("run", str(raw), "--warehouse", str(wh))
     return wh, first, second, sentences_after_first

@@ -73,7 +73,9 @@ def test_symlink_leaving_the_raw_folder_is_not_followed(tmp_path):
     (tmp_path / "secret.txt").write_text("outside")
     (raw / "a.txt").write_text("inside")
     os.symlink(tmp_path / "secret.txt", raw / "link.txt")
-    assert [p.name for p in discover(raw)] == ["a.txt"]
+    found = inventory(raw)
+    assert [f.raw_path for f in found.files] == ["a.txt"]
+    assert [(r.raw_path, r.error_kind) for r in found.rejects] == [("link.txt", "outside_raw")]
 
 
 def test_missing_and_empty_raw_folders_are_clear_errors(tmp_path):
