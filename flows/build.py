@@ -66,7 +66,9 @@ def plan_task(raw_dir: Path, wh: warehouse.Warehouse):
     Returns the inventory, the plan, and whether the inventory's own rejects (sidecar problems,
     unreadable files) differ from the stored ones, i.e. must be rewritten.
     """
-    found = inventory(raw_dir)
+    hashes = wh.load_hash_cache()
+    found = inventory(raw_dir, hashes)
+    wh.save_hash_cache({f.raw_path: hashes[f.raw_path] for f in found.files if f.raw_path in hashes})
     known: dict = {}
     stored_rejects: set = set()
     if wh.exists():

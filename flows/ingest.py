@@ -168,8 +168,20 @@ def _is_utf8(name: str) -> bool:
     return True
 
 
-def inventory(raw_dir: Path) -> Inventory:
-    """Discover and hash every file; attach sidecar metadata and source ids."""
+def stat_key(path: Path) -> tuple[int, int, int, int]:
+    """What changes whenever a file's bytes change: size, mtime, ctime (which no tool can set
+    back) and inode (a file replaced by another)."""
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def inventory(raw_dir: Path, known_hashes: dict[str, tuple[tuple, str]] | None = None) -> Inventory:
+    """Discover and hash every file; attach sidecar metadata and source ids.
+
+    `known_hashes` ({raw_path: (stat_key, sha256)}, from the previous run) spares re-reading a
+    file whose stat key is unchanged; it is updated in place with what this call hashed.
+    """
+    known_hashes = {} if known_hashes is None else known_hashes
     sources, metas, rejects = read_sidecar(raw_dir)
     files = []
     for path in discover(raw_dir):
@@ -184,7 +196,13 @@ def inventory(raw_dir: Path) -> Inventory:
             rejects.append(Reject(rel, problem[0], f"{rel}: {problem[1]}"))
             continue
         try:
-            sha, size = hash_file(path)
+            key = stat_key(path)
+            cached = known_hashes.get(rel)
+            if cached and tuple(cached[0]) == key:
+                sha, size = cached[1], key[0]
+            else:
+                sha, size = hash_file(path)
+                known_hashes[rel] = (key, sha)
         except OSError as exc:
             rejects.append(Reject(rel, "unreadable", f"{rel}: cannot read: {exc.strerror or exc}"))
             continue

@@ -33,7 +33,7 @@ from langdetect.utils.ngram import NGram
 _SPACE_RUN = re.compile(r"  +")
 _LATIN = re.compile(r"[A-z]")  # langdetect's own test: 'A' <= ch <= 'z'
 _NON_LATIN = re.compile(r"[\u0300-\U0010ffff]")
-_WORD_CACHE_LIMIT = 200_000
+_WORD_CACHE_LIMIT = 100_000
 
 
 class _Normalised(dict):

@@ -13,7 +13,7 @@ import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import ftfy
 import wordfreq
@@ -104,7 +104,7 @@ def _glue_settings() -> tuple[frozenset[str], int, float, int]:
             spec["content_min_zipf"], spec["min_token_chars"])
 
 
-@cache
+@lru_cache(maxsize=100_000)  # bounded: a big corpus has millions of distinct tokens
 def _zipf(word: str) -> float:
     return wordfreq.zipf_frequency(word, "en")
 

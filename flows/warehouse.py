@@ -27,7 +27,7 @@ DUCKDB_VERSION = "v" + duckdb.__version__
 LAKE = "lake"
 
 
-WRITE_MEMORY_LIMIT = os.environ.get("CORPUS_WRITE_MEMORY_LIMIT", "1GB")
+WRITE_MEMORY_LIMIT = os.environ.get("CORPUS_WRITE_MEMORY_LIMIT", "768MB")
 
 
 class WarehouseError(RuntimeError):
@@ -89,8 +89,11 @@ class Warehouse:
     def catalog_uri(self) -> str:
         return f"ducklake:sqlite:{self.catalog}"
 
-    def connect(self, read_only: bool = True, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
-        """A connection with the lake attached and in use, so tables are visible by name."""
+    def connect(self, read_only: bool = True, snapshot: int | None = None, bounded: bool = False) -> duckdb.DuckDBPyConnection:
+        """A connection with the lake attached and in use, so tables are visible by name.
+
+        Writing connections, and `bounded` ones (the run's own queries), have a memory limit
+        and spill under staging: a build's memory stays flat however big the warehouse."""
         if read_only and not self.exists():
             raise WarehouseError(
                 f"no warehouse at {self.root}: run `corpus run RAW_DIR --warehouse {self.root}` first"
@@ -100,11 +103,8 @@ class Warehouse:
             config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
         )
         load_extensions(con, "ducklake", "sqlite_scanner")
-        if not read_only:
-            # A run's publish streams shards into the lake; a bound keeps the build's memory
-            # flat, and anything bigger spills under staging (removed with it).
-            con.execute(f"SET memory_limit = {_quote(WRITE_MEMORY_LIMIT)}")
-            con.execute(f"SET temp_directory = {_quote(str(self.staging / 'duckdb-spill'))}")
+        if bounded or not read_only:
+            self.bound_memory(con)
         options = ["READ_ONLY"] if read_only else [
             f"DATA_PATH {_quote(str(self.data_path) + os.sep)}",
             "DATA_INLINING_ROW_LIMIT 0",
@@ -118,6 +118,28 @@ class Warehouse:
             raise WarehouseError(f"cannot open warehouse {self.root}: {exc}") from exc
         con.execute(f"USE {LAKE}")
         return con
+
+    def bound_memory(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f"SET memory_limit = {_quote(WRITE_MEMORY_LIMIT)}")
+        con.execute(f"SET temp_directory = {_quote(str(self.staging / 'duckdb-spill'))}")
+
+    @property
+    def hash_cache_path(self) -> Path:
+        return self.root / "raw_hashes.json"
+
+    def load_hash_cache(self) -> dict:
+        """{raw_path: (stat key, sha256)} of the last run's files: lets an incremental run skip
+        re-reading unchanged files. Only a cache: anything unreadable means an empty one."""
+        try:
+            return {path: (tuple(key), sha) for path, (key, sha) in json.loads(self.hash_cache_path.read_text()).items()}
+        except (OSError, ValueError, TypeError):
+            return {}
+
+    def save_hash_cache(self, hashes: dict) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.hash_cache_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(hashes, sort_keys=True))
+        tmp.replace(self.hash_cache_path)
 
     @contextmanager
     def run_lock(self) -> Iterator[None]:
@@ -285,7 +307,9 @@ def repeat_plan(
     `gone_doc_ids` are documents this run replaces or deletes.
     """
     stored = wh.exists()
-    with (wh.connect(read_only=True) if stored else duckdb.connect()) as con:
+    with (wh.connect(read_only=True, bounded=True) if stored else duckdb.connect()) as con:
+        if not stored:
+            wh.bound_memory(con)
         if not (stored and "line_index" in existing_tables(con)):
             con.execute("CREATE TEMP TABLE old_index "
                         "(doc_id VARCHAR, source_id VARCHAR, raw_sha256 VARCHAR, line_hash BIGINT)")

@@ -40,3 +40,20 @@ def assert_sentences_cover(clean_text: str, spans: list[Span]) -> None:
             covered[i] += 1
     missed = [i for i, c in enumerate(clean_text) if not c.isspace() and covered[i] != 1]
     assert not missed, f"characters not in exactly one sentence: {missed[:10]}"
+
+
+def assert_document_rows(rows) -> None:
+    """What process_document gives for any input: one document or one reject, sentences that
+    are exact slices of the clean text and cover it, and rows every table contract accepts
+    (pyarrow refuses lone surrogates, so this also checks the text is valid Unicode)."""
+    from types import SimpleNamespace
+
+    from flows.pipeline import DOCUMENT_TABLES, rows_to_table
+
+    assert len(rows.documents) + len(rows.rejects) == 1
+    for document in rows.documents:
+        for sentence in rows.sentences:
+            assert document["clean_text"][sentence["char_start"] : sentence["char_end"]] == sentence["text"]
+        assert_sentences_cover(document["clean_text"], [SimpleNamespace(**s) for s in rows.sentences])
+    for name in DOCUMENT_TABLES:
+        rows_to_table(name, getattr(rows, name))

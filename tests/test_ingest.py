@@ -4,7 +4,7 @@ import os
 import pytest
 
 from flows.ingest import RawDirError, SIDECAR_NAME, decode, discover, inventory, read_sidecar
-from flows.records import Reject
+from flows.records import Reject, sha256_hex
 
 
 def test_utf8_decodes_as_is():
@@ -126,3 +126,21 @@ def test_an_ambiguous_legacy_encoding_is_a_reject_not_a_guess():
 def test_western_latin1_text_decodes():
     text = "Ça me plaît beaucoup, élève à l'école où j'étais. " * 5
     assert decode(text.encode("latin-1"), "fr.txt") == (text, "cp1252")
+
+
+def test_known_hashes_spare_rereading_unchanged_files_only(tmp_path, monkeypatch):
+    from flows import ingest
+
+    (tmp_path / "a.txt").write_text("alpha")
+    (tmp_path / "b.txt").write_text("beta")
+    hashes: dict = {}
+    first = inventory(tmp_path, hashes)
+    assert set(hashes) == {"a.txt", "b.txt"}
+    (tmp_path / "b.txt").write_text("BETA")  # same size, new bytes: the stat key changes (ctime)
+    read: list[str] = []
+    real_hash = ingest.hash_file
+    monkeypatch.setattr(ingest, "hash_file", lambda path: read.append(path.name) or real_hash(path))
+    second = inventory(tmp_path, hashes)
+    assert read == ["b.txt"]
+    assert [f.raw_sha256 for f in second.files][0] == [f.raw_sha256 for f in first.files][0]
+    assert second.files[1].raw_sha256 == sha256_hex(b"BETA")

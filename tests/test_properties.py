@@ -10,7 +10,7 @@ from flows.ingest import decode
 from flows.pipeline import process_document
 from flows.records import DocMeta, RawFile, Reject, sha256_hex
 from flows.segment import segment
-from tests.invariants import assert_lines_accounted, assert_sentences_cover
+from tests.invariants import assert_document_rows, assert_lines_accounted, assert_sentences_cover
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -39,10 +39,28 @@ def test_clean_segment_language_on_arbitrary_text(text):
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_become_a_document_or_a_reject(data):
     raw = RawFile("x.txt", sha256_hex(data), len(data), DocMeta("src"))
-    rows = process_document(raw, data)
-    assert len(rows.documents) + len(rows.rejects) == 1
-    for document in rows.documents:
-        for sentence in rows.sentences:
-            assert document["clean_text"][sentence["char_start"] : sentence["char_end"]] == sentence["text"]
+    assert_document_rows(process_document(raw, data))
     decoded = decode(data, "x.txt")
     assert isinstance(decoded, Reject) or isinstance(decoded[0], str)
+
+
+# Bytes that look like scraped text: document-like text in the encodings scrapes come in, with
+# some of its bytes overwritten by noise (mixed encodings, truncation, binary junk).
+encoded_documents = st.tuples(
+    documents, st.sampled_from(["utf-8", "utf-16", "utf-16-le", "cp1252", "latin-1", "utf-8-sig"]),
+    st.lists(st.tuples(st.integers(0, 4000), st.binary(min_size=1, max_size=4)), max_size=4),
+).map(lambda t: _noisy(t[0].encode(t[1], errors="replace"), t[2]))
+
+
+def _noisy(data: bytes, patches: list[tuple[int, bytes]]) -> bytes:
+    for at, noise in patches:
+        at = min(at, len(data))
+        data = data[:at] + noise + data[at + len(noise):]
+    return data
+
+
+@SETTINGS
+@given(encoded_documents)
+def test_scrape_like_bytes_become_a_document_or_a_reject(data):
+    raw = RawFile("x.txt", sha256_hex(data), len(data), DocMeta("src"))
+    assert_document_rows(process_document(raw, data))

@@ -1,0 +1,34 @@
+"""The benchmark corpus generator: deterministic, sized as asked, with the artefacts it promises."""
+
+from benchmarks import make_corpus
+from tests.conftest import SAMPLE
+
+
+def _files(root) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
+    articles = make_corpus.load_paragraphs(SAMPLE)
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        make_corpus.generate(tmp_path / name, articles, seed, max_docs=60, max_bytes=None)
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    assert _files(tmp_path / "a") != _files(tmp_path / "c")
+
+
+def test_size_in_bytes_stops_at_the_first_document_past_it(tmp_path):
+    written = make_corpus.generate(tmp_path / "raw", make_corpus.load_paragraphs(SAMPLE), 0, None, 1_000_000)
+    sizes = [len(data) for name, data in _files(tmp_path / "raw").items() if name.endswith(".txt")]
+    assert written["bytes"] == sum(sizes) and 0 <= sum(sizes) - 1_000_000 < max(sizes)
+
+
+def test_artefacts(tmp_path):
+    written = make_corpus.generate(tmp_path / "raw", make_corpus.load_paragraphs(SAMPLE), 0, 600, None)
+    files = _files(tmp_path / "raw")
+    texts = [data.decode("utf-8", errors="replace") for name, data in files.items() if name.endswith(".txt")]
+    assert written["documents"] == len(texts) == 600
+    assert "_sources.toml" in files and written["duplicates"] > 0 and written["cp1252"] > 0
+    assert sum("Skip to content" in t for t in texts) > len(texts) / 2           # site chrome
+    assert sum("Public domain" in t for t in texts) > len(texts) / 10            # captions
+    assert sum("Comments so far" in t for t in texts) > len(texts) / 20          # comment threads
+    assert any("\u00e2\u20ac" in t for t in texts)                                # mojibake
