@@ -15,18 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-from hypothesis import HealthCheck, seed, settings
+from hypothesis import HealthCheck, given, seed, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import test_properties  # noqa: E402
 
-PROPERTIES = [
-    test_properties.test_clean_segment_language_on_arbitrary_text,
-    test_properties.test_arbitrary_bytes_become_a_document_or_a_reject,
-    test_properties.test_scrape_like_bytes_become_a_document_or_a_reject,
-]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,18 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + args.seconds
     rounds = examples = 0
     while time.monotonic() < deadline:
-        for prop in PROPERTIES:
-            inner = prop.hypothesis.inner_test
-            fuzzed = settings(max_examples=args.examples, deadline=None, database=None, derandomize=False,
-                              suppress_health_check=list(HealthCheck))(seed(rounds)(prop))
+        for n, (check, strategy) in enumerate(test_properties.PROPERTIES):
+            name = f"{check.__name__}#{n}"
+            fuzzed = settings(max_examples=args.examples, deadline=None, database=None,
+                              suppress_health_check=list(HealthCheck))(seed(rounds)(given(strategy)(check)))
             started = time.monotonic()
             try:
                 fuzzed()
             except Exception as exc:  # hypothesis has already printed the minimal example
-                print(f"FAILED {inner.__name__} (round {rounds}): {type(exc).__name__}: {exc}")
+                print(f"FAILED {name} (round {rounds}): {type(exc).__name__}: {exc}")
                 return 1
             examples += args.examples
-            print(f"round {rounds} {inner.__name__}: {args.examples} examples in {time.monotonic() - started:.0f} s",
+            print(f"round {rounds} {name}: {args.examples} examples in {time.monotonic() - started:.0f} s",
                   flush=True)
             if time.monotonic() >= deadline:
                 break

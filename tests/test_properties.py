@@ -24,9 +24,7 @@ pieces = st.sampled_from([
 documents = st.lists(st.one_of(pieces, st.text(max_size=40)), max_size=40).map("".join)
 
 
-@SETTINGS
-@given(documents)
-def test_clean_segment_language_on_arbitrary_text(text):
+def check_text(text: str) -> None:
     cleaned = clean(text)
     assert_lines_accounted(text, cleaned)
     spans = segment(cleaned.clean_text, cleaned.blocks)
@@ -35,9 +33,7 @@ def test_clean_segment_language_on_arbitrary_text(text):
     assert len(langs) == len(spans)
 
 
-@SETTINGS
-@given(st.binary(max_size=2000))
-def test_arbitrary_bytes_become_a_document_or_a_reject(data):
+def check_bytes(data: bytes) -> None:
     raw = RawFile("x.txt", sha256_hex(data), len(data), DocMeta("src"))
     assert_document_rows(process_document(raw, data))
     decoded = decode(data, "x.txt")
@@ -59,8 +55,23 @@ def _noisy(data: bytes, patches: list[tuple[int, bytes]]) -> bytes:
     return data
 
 
+# (check, strategy) pairs: the tests below, and benchmarks/fuzz.py at high example counts.
+PROPERTIES = [(check_text, documents), (check_bytes, st.binary(max_size=2000)), (check_bytes, encoded_documents)]
+
+
+@SETTINGS
+@given(documents)
+def test_clean_segment_language_on_arbitrary_text(text):
+    check_text(text)
+
+
+@SETTINGS
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_become_a_document_or_a_reject(data):
+    check_bytes(data)
+
+
 @SETTINGS
 @given(encoded_documents)
 def test_scrape_like_bytes_become_a_document_or_a_reject(data):
-    raw = RawFile("x.txt", sha256_hex(data), len(data), DocMeta("src"))
-    assert_document_rows(process_document(raw, data))
+    check_bytes(data)
