@@ -2,7 +2,8 @@
 
 Thin on purpose: the work lives in `pipeline` (pure stages, shard processing) and `warehouse`
 (repeat planning, one-transaction publish); tasks only wrap them over shards so Prefect can
-schedule, retry and report them.
+schedule, retry and report them. Shard tasks run in a local process pool, or on Dask through
+prefect-dask (`run_build(..., dask=...)`). A run that fails commits nothing and says so.
 """
 
 from __future__ import annotations
