@@ -169,7 +169,7 @@ class _Run:
     raw: Path
     wh: warehouse.Warehouse
     shard_size: int
-    started: datetime = field(default_factory=lambda: _utcnow())
+    started: datetime = field(default_factory=_utcnow)
     clock: float = field(default_factory=time.perf_counter)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -198,33 +198,31 @@ def _build(raw_dir: str, warehouse_dir: str, shard_size: int):
 
 def _stage_and_publish(run: _Run):
     logger = get_run_logger()
-    raw, wh, run_id, staging, shard_size, lap = run.raw, run.wh, run.run_id, run.staging, run.shard_size, run.lap
-    started, clock, stage_seconds = run.started, run.clock, run.stage_seconds
-    found, plan, inventory_changed, inventory_paths = plan_task(raw, wh)
-    mark = lap("plan", clock)
-    for future in [fingerprint_task.submit(raw, b, staging, n)
-                   for n, b in enumerate(shards(plan.to_process, shard_size), 1)]:
+    found, plan, inventory_changed, inventory_paths = plan_task(run.raw, run.wh)
+    mark = run.lap("plan", run.clock)
+    for future in [fingerprint_task.submit(run.raw, b, run.staging, n)
+                   for n, b in enumerate(shards(plan.to_process, run.shard_size), 1)]:
         future.result()
     gone = [stable_id("path", p) for p in [f.raw_path for f in plan.to_process] + plan.deleted]
-    repeats, context_paths = repeats_task(wh, staging, gone)
+    repeats, context_paths = repeats_task(run.wh, run.staging, gone)
     context_changed = [f for f in plan.unchanged if f.raw_path in set(context_paths)]
     to_process = sorted(plan.to_process + context_changed, key=lambda f: f.raw_path)
-    mark = lap("fingerprint", mark)
+    mark = run.lap("fingerprint", mark)
     logger.info(
         "run %s: %d files (%d new, %d changed, %d reprocessed for repeats, %d unchanged, %d deleted)",
-        run_id, len(found.files), len(plan.new), len(plan.changed), len(context_changed),
+        run.run_id, len(found.files), len(plan.new), len(plan.changed), len(context_changed),
         len(plan.unchanged) - len(context_changed), len(plan.deleted),
     )
 
     # Rejects found while taking inventory (sidecar, unreadable files) are staged as shard 0,
     # only when they changed: an unchanged raw folder must leave the data untouched.
     if inventory_changed:
-        write_table(shard_file(staging, "rejects", 0),
+        write_table(shard_file(run.staging, "rejects", 0),
                     rows_to_table("rejects", [reject_row(r) for r in found.rejects]))
-    batches = shards(to_process, shard_size)
+    batches = shards(to_process, run.shard_size)
     sources = {s.source_id: s for s in found.sources}
     futures = [  # each task gets only its own sources' repeats: small arguments to ship
-        shard_task.submit(raw, files, sources, _for_sources(repeats, files), staging, n)
+        shard_task.submit(run.raw, files, sources, _for_sources(repeats, files), run.staging, n)
         for n, files in enumerate(batches, start=1)
     ]
     results = []
@@ -237,10 +235,10 @@ def _stage_and_publish(run: _Run):
                         sum(len(b) for b in batches[:done]) / max(elapsed, 1e-9),
                         elapsed / done * (len(futures) - done))
             fault_point("processing")
-    mark = lap("process", mark)
+    mark = run.lap("process", mark)
     fault_point("staged")
 
-    staged = {name: sorted((staging / name).glob("shard-*.parquet")) for name in DOCUMENT_TABLES}
+    staged = {name: sorted((run.staging / name).glob("shard-*.parquet")) for name in DOCUMENT_TABLES}
     written = {name: sum(r.counts[name] for r in results) for name in DOCUMENT_TABLES}
     counts = {
         "n_files": len(found.files),
@@ -258,28 +256,28 @@ def _stage_and_publish(run: _Run):
     if inventory_changed:
         replace_paths |= inventory_paths
     run_row = {
-        "run_id": run_id, "started_at": started, "finished_at": _utcnow(),
+        "run_id": run.run_id, "started_at": run.started, "finished_at": _utcnow(),
         "code_version": __version__, "pipeline_version": pipeline_version(),
-        "schema_version": schemas.schema_version(), "raw_dir": str(raw),
+        "schema_version": schemas.schema_version(), "raw_dir": str(run.raw),
         **counts,
-        "seconds": round(time.perf_counter() - clock, 3), "stage_seconds": stage_seconds,
+        "seconds": round(time.perf_counter() - run.clock, 3), "stage_seconds": run.stage_seconds,
     }
     rejects = _staged_rejects(staged["rejects"])
-    snapshot_id = publish_task(wh, staged, sorted(replace_paths), found.sources, run_row)
-    lap("publish", mark)
-    counts["n_sentences_deleted"] = _sentences_deleted(wh, snapshot_id)
+    snapshot_id = publish_task(run.wh, staged, sorted(replace_paths), found.sources, run_row)
+    run.lap("publish", mark)
+    counts["n_sentences_deleted"] = _sentences_deleted(run.wh, snapshot_id)
     create_markdown_artifact(
         key="corpus-run-report",
-        markdown=report.markdown(run_id, snapshot_id, counts, stage_seconds, rejects,
+        markdown=report.markdown(run.run_id, snapshot_id, counts, run.stage_seconds, rejects,
                                  report.column_counts(staged["removed"], "rule"),
                                  report.column_counts(staged["sentences"], "lang")),
-        description=f"Corpus run {run_id}",
+        description=f"Corpus run {run.run_id}",
     )
-    create_table_artifact(key="corpus-run-counts", table=report.table(counts, stage_seconds))
-    shutil.rmtree(staging, ignore_errors=True)
-    logger.info("run %s committed snapshot %d", run_id, snapshot_id)
-    summary = RunSummary(run_id, snapshot_id, counts, round(time.perf_counter() - clock, 3),
-                         stage_seconds, rejects)
+    create_table_artifact(key="corpus-run-counts", table=report.table(counts, run.stage_seconds))
+    shutil.rmtree(run.staging, ignore_errors=True)
+    logger.info("run %s committed snapshot %d", run.run_id, snapshot_id)
+    summary = RunSummary(run.run_id, snapshot_id, counts, round(time.perf_counter() - run.clock, 3),
+                         run.stage_seconds, rejects)
     if rejects:
         return Completed(name="Completed with rejects", data=summary,
                          message=f"completed with {len(rejects)} reject(s)")
