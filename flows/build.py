@@ -42,7 +42,6 @@ from .pipeline import (
     shards,
     write_table,
 )
-from .records import stable_id
 from .rules import rules
 
 
@@ -114,10 +113,10 @@ def fingerprint_task(raw_dir: Path, files, staging: Path, shard: int) -> int:
 
 
 @task(name="plan-repeats", persist_result=False, cache_policy=NO_CACHE)
-def repeats_task(wh, staging: Path, gone_doc_ids: list[str]):
+def repeats_task(wh, staging: Path, gone_paths: list[str]):
     fingerprints = sorted((staging / "fingerprints").glob("shard-*.parquet"))
     min_docs = rules()["structure"]["cross_document_min_docs"]
-    return warehouse.repeat_plan(wh, fingerprints, gone_doc_ids, min_docs)
+    return warehouse.repeat_plan(wh, fingerprints, gone_paths, min_docs)
 
 
 @task(name="process-shard", persist_result=False, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
@@ -203,7 +202,7 @@ def _stage_and_publish(run: _Run):
     for future in [fingerprint_task.submit(run.raw, b, run.staging, n)
                    for n, b in enumerate(shards(plan.to_process, run.shard_size), 1)]:
         future.result()
-    gone = [stable_id("path", p) for p in [f.raw_path for f in plan.to_process] + plan.deleted]
+    gone = [f.raw_path for f in plan.to_process] + plan.deleted
     repeats, context_paths = repeats_task(run.wh, run.staging, gone)
     context_changed = [f for f in plan.unchanged if f.raw_path in set(context_paths)]
     to_process = sorted(plan.to_process + context_changed, key=lambda f: f.raw_path)

@@ -135,6 +135,17 @@ def _assign_comments(doc: _Document) -> None:
         comment.section = "comment"
 
 
+def _mark_comment_region(doc: _Document, first_line: int) -> None:
+    """Lines from `first_line` on are reader comments, as the format said (trafilatura keeps an
+    HTML page's comments apart); their authors are unknown, spam is removed."""
+    for line in doc.kept():
+        if line.number >= first_line and line.section == "body":
+            if _is_spam([line]):
+                line.rule = "comment.spam"
+            else:
+                line.section = "comment"
+
+
 def _mark_repeats(doc: _Document, source_repeats: Set[int]) -> None:
     """Lines that recur across the source's documents are chrome; within a document the first
     copy of a repeated line is kept, and an adjacent repeat marks that first copy a caption."""
@@ -238,12 +249,16 @@ def line_hashes(text: str) -> set[int]:
     return {line_hash(plain) for plain in plain_lines if _indexed(plain, min_chars)}
 
 
-def clean(text: str, source_name: str | None = None, source_repeats: Set[int] = frozenset()) -> Cleaned:
-    """Decoded text of one document -> `Cleaned` (see module docstring)."""
+def clean(text: str, source_name: str | None = None, source_repeats: Set[int] = frozenset(),
+          comments_from_line: int | None = None) -> Cleaned:
+    """Decoded text of one document -> `Cleaned` (see module docstring). `comments_from_line`:
+    where the reader comments begin, when the input format says so."""
     lines, edits, hashes, repaired_chars, normalised_chars = read_lines(text)
     doc = _Document(lines)
     _apply_line_rules(doc, source_name)
     _assign_comments(doc)
+    if comments_from_line is not None:
+        _mark_comment_region(doc, comments_from_line)
     _mark_repeats(doc, source_repeats)
     _classify_structure(doc)
 

@@ -238,8 +238,11 @@ def _plausible_western(text: str, max_share: float) -> bool:
     return all(unicodedata.category(c)[0] != "C" for c in text if ord(c) > 127)
 
 
-def decode(data: bytes, raw_path: str) -> tuple[str, str] | Reject:
-    """Bytes -> (text, encoding), or a Reject naming the file and the reason."""
+def decode(data: bytes, raw_path: str, check_lines: bool = True) -> tuple[str, str] | Reject:
+    """Bytes -> (text, encoding), or a Reject naming the file and the reason.
+
+    `check_lines` rejects text with an overlong line (not prose); markup such as HTML is
+    checked after extraction instead."""
     limits = rules()["decode"]
     sha, size = sha256_hex(data), len(data)
 
@@ -279,12 +282,20 @@ def decode(data: bytes, raw_path: str) -> tuple[str, str] | Reject:
                     return reject("undecodable", f"is not UTF-8 and no character set fits ({encoding})")
     if not text.strip():
         return reject("empty", "contains only whitespace")
-    if len(text) > limits["max_line_chars"]:
-        longest = max(map(len, text.splitlines()))
-        if longest > limits["max_line_chars"]:
-            return reject("line_too_long", f"has a line of {longest} characters, over the limit of "
-                                           f"{limits['max_line_chars']} (rules.toml): not prose")
+    too_long = overlong_line(text) if check_lines else None
+    if too_long:
+        return reject("line_too_long", too_long)
     return text, encoding
+
+
+def overlong_line(text: str) -> str | None:
+    """Why a text is not prose when it has a line over the limit; None when it has none."""
+    limit = rules()["decode"]["max_line_chars"]
+    if len(text) > limit:
+        longest = max(map(len, text.splitlines()))
+        if longest > limit:
+            return f"has a line of {longest} characters, over the limit of {limit} (rules.toml): not prose"
+    return None
 
 
 # A well-formed multi-byte UTF-8 character (what a legacy code page almost never produces).

@@ -1,8 +1,9 @@
-"""Pipeline: composes the stages per document and per shard, and plans a run.
+"""Pipeline: composes the stages per file, per document and per shard, and plans a run.
 
-`process_document` is pure: raw bytes + identity -> rows for documents, sentences and removed,
-or a reject. `process_shard` reads a shard's files and writes its rows as Parquet under the
-run's staging folder. `plan_run` compares the raw folder with the warehouse's file state.
+`process_file` is pure: a raw file's bytes + identity -> rows for documents, sentences, removed,
+edits and line_index per document it holds, rejects for what could not be read, and its files
+row. `process_shard` reads a shard's files and writes its rows as Parquet under the run's
+staging folder. `plan_run` compares the raw folder with the warehouse's file state.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import re
 import time
 from collections.abc import Set
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
+from urllib.parse import urldefrag
+
+import courlan
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,15 +26,15 @@ import pyarrow.parquet as pq
 from . import __version__, language, schemas
 from .clean import clean, line_hashes
 from .faults import fault_point
-from .ingest import decode
-from .records import Block, RawFile, Reject, SourceInfo, sha256_hex, stable_id
+from .formats import format_of, read_file
+from .records import Block, DocMeta, Extracted, RawFile, Reject, SourceInfo, sha256_hex, stable_id, version_id
 from .rules import RULES_PATH, rules
 from .segment import segment
 
-DOCUMENT_TABLES = ("documents", "sentences", "removed", "edits", "line_index", "rejects")
+DOCUMENT_TABLES = ("documents", "sentences", "removed", "edits", "line_index", "rejects", "files")
 _WORD = re.compile(r"\S*[^\W_]\S*")
 _STAGE_MODULES = ("clean.py", "repair.py", "segment.py", "language.py", "langdetect_fast.py", "fastpaths.py",
-                  "ingest.py", "pipeline.py", "records.py")
+                  "ingest.py", "formats.py", "pipeline.py", "records.py")
 
 
 @cache
@@ -52,19 +56,37 @@ class DocumentRows:
     edits: list[dict] = field(default_factory=list)
     line_index: list[dict] = field(default_factory=list)
     rejects: list[dict] = field(default_factory=list)
+    files: list[dict] = field(default_factory=list)
 
     def extend(self, other: "DocumentRows") -> None:
         for name in DOCUMENT_TABLES:
             getattr(self, name).extend(getattr(other, name))
 
 
-def reject_row(reject: Reject) -> dict:
+def reject_row(reject: Reject, raw: RawFile | None = None) -> dict:
+    """A rejects row; with `raw`, the file's own hash and size (not those of, say, the
+    decompressed bytes the reject was found in)."""
     return {
         "raw_path": reject.raw_path,
-        "raw_sha256": reject.raw_sha256,
-        "raw_bytes": reject.raw_bytes,
+        "raw_record": reject.raw_record,
+        "raw_sha256": raw.raw_sha256 if raw else reject.raw_sha256,
+        "raw_bytes": raw.raw_bytes if raw else reject.raw_bytes,
         "error_kind": reject.error_kind,
         "message": reject.message,
+        "pipeline_version": pipeline_version(),
+    }
+
+
+def file_row(raw: RawFile, fmt: str, n_documents: int, n_rejects: int, skipped: dict[str, int]) -> dict:
+    return {
+        "raw_path": raw.raw_path,
+        "raw_sha256": raw.raw_sha256,
+        "raw_bytes": raw.raw_bytes,
+        "format": fmt,
+        "n_documents": n_documents,
+        "n_rejects": n_rejects,
+        "n_skipped": sum(skipped.values()),
+        "skipped": "; ".join(f"{what}: {count}" for what, count in skipped.items()) or None,
         "pipeline_version": pipeline_version(),
     }
 
@@ -74,37 +96,69 @@ def _split_list(value: str | None) -> list[str] | None:
     return items or None
 
 
-def index_rows(raw: RawFile, hashes: set[int]) -> list[dict]:
+def identity_url(url: str) -> str:
+    """The form of a URL that decides document identity: courlan's normalisation (case,
+    default port, tracking parameters, parameter order), without the #fragment."""
+    try:
+        normal = courlan.normalize_url(url.strip())
+    except (ValueError, TypeError):
+        normal = url.strip()
+    return urldefrag(normal)[0]
+
+
+def document_ids(raw: RawFile, extracted: Extracted, url: str | None) -> tuple[str, str]:
+    """(doc_id, version_id): a URL identifies the document when known; the file (and line or
+    record) identifies the version."""
+    version = version_id(raw.raw_path, extracted.raw_record)
+    return (stable_id("url", identity_url(url)) if url else version), version
+
+
+def index_rows(version: str, source_id: str, text: str, hashes: set[int]) -> list[dict]:
+    text_sha = sha256_hex(text.encode("utf-8", errors="surrogatepass"))
     return [
-        {"doc_id": raw.doc_id, "source_id": raw.meta.source_id, "raw_sha256": raw.raw_sha256,
-         "line_hash": h}
+        {"version_id": version, "source_id": source_id, "text_sha256": text_sha, "line_hash": h}
         for h in sorted(hashes)
     ]
 
 
-def process_document(
+def process_file(
     raw: RawFile, data: bytes, source: SourceInfo | None = None, repeats: Set[int] = frozenset()
 ) -> DocumentRows:
-    """One raw file -> its rows (a document with sentences and removals, or one reject).
+    """One raw file -> its rows: a document (with sentences and removals) per document the file
+    holds, a reject per part that could not be read, and the file's own row.
 
     `repeats` holds the line hashes that recur across the source's documents (site chrome).
     """
-    decoded = decode(data, raw.raw_path)
-    if isinstance(decoded, Reject):
-        return DocumentRows(rejects=[reject_row(decoded)])
-    text, encoding = decoded
-    cleaned = clean(text, source.name if source else None, repeats)
-    doc_id, source_id = raw.doc_id, raw.meta.source_id
-    rows = DocumentRows(line_index=index_rows(raw, cleaned.line_hashes))
+    report = read_file(raw.raw_path, data)
+    rows = DocumentRows(rejects=[reject_row(r, raw) for r in report.rejects])
+    for extracted in report.documents:
+        rows.extend(process_document(raw, extracted, source, repeats))
+    rows.files.append(file_row(raw, report.format, len(rows.documents), len(rows.rejects), report.skipped))
+    return rows
+
+
+def process_document(
+    raw: RawFile, extracted: Extracted, source: SourceInfo | None = None, repeats: Set[int] = frozenset()
+) -> DocumentRows:
+    """One document read from a raw file -> its rows (documents, sentences, removed, edits,
+    line_index)."""
+    cleaned = clean(extracted.text, source.name if source else None, repeats, extracted.comments_from_line)
+    # The sidecar describes a file: its title or URL only apply to a file that is one document.
+    sidecar = raw.meta if extracted.raw_record is None else DocMeta(raw.meta.source_id)
+    page, found = extracted.meta, cleaned.metadata
+    url = sidecar.url or page.url
+    doc_id, version = document_ids(raw, extracted, url)
+    source_id = raw.meta.source_id
+    rows = DocumentRows(line_index=index_rows(version, source_id, extracted.text, cleaned.line_hashes))
     spans = segment(cleaned.clean_text, cleaned.blocks)
     doc_lang, sentence_langs = language.assign(cleaned.clean_text, cleaned.blocks, spans)
+    keys = {"doc_id": doc_id, "version_id": version, "source_id": source_id}
     for index, (span, lang) in enumerate(zip(spans, sentence_langs)):
         block = cleaned.blocks[span.block_index]
         sentence_text = cleaned.clean_text[span.char_start : span.char_end]
         rows.sentences.append({
-            "sentence_id": stable_id(doc_id, span.char_start, sentence_text),
-            "doc_id": doc_id,
-            "source_id": source_id,
+            "sentence_id": stable_id(version, span.char_start, sentence_text),
+            **keys,
             "section": block.section,
             "block_index": block.index,
             "sentence_index": index,
@@ -117,44 +171,35 @@ def process_document(
             "comment_author": block.comment_author,
         })
     for removed in cleaned.removed:
-        rows.removed.append({
-            "doc_id": doc_id,
-            "source_id": source_id,
-            "line_start": removed.line_start,
-            "line_end": removed.line_end,
-            "text": removed.text,
-            "rule": removed.rule,
-        })
+        rows.removed.append({**keys, "line_start": removed.line_start, "line_end": removed.line_end,
+                             "text": removed.text, "rule": removed.rule})
     for edit in cleaned.edits:
-        rows.edits.append({
-            "doc_id": doc_id,
-            "source_id": source_id,
-            "line_number": edit.line_number,
-            "rule": edit.rule,
-            "before": edit.before,
-            "after": edit.after,
-        })
-    meta = cleaned.metadata
-    published = raw.meta.published or meta.get("published")
+        rows.edits.append({**keys, "line_number": edit.line_number, "rule": edit.rule,
+                           "before": edit.before, "after": edit.after})
+    published = sidecar.published or page.published or found.get("published")
     rows.documents.append({
-        "doc_id": doc_id,
-        "source_id": source_id,
+        **keys,
         "raw_path": raw.raw_path,
+        "raw_record": extracted.raw_record,
         "raw_sha256": raw.raw_sha256,
         "raw_bytes": raw.raw_bytes,
-        "encoding": encoding,
-        "format": "text",
-        "title": raw.meta.title or meta.get("title"),
-        "author": raw.meta.author or meta.get("author"),
+        "encoding": extracted.encoding,
+        "format": extracted.format,
+        "title": sidecar.title or page.title or found.get("title"),
+        "author": sidecar.author or page.author or found.get("author"),
         "published": date.fromisoformat(published) if published else None,
-        "url": raw.meta.url,
-        "issue": meta.get("issue"),
-        "categories": _split_list(meta.get("categories")),
-        "tags": _split_list(meta.get("tags")),
+        "url": url,
+        "site_name": page.site_name,
+        "fetched": datetime.fromisoformat(page.fetched) if page.fetched else None,
+        "issue": found.get("issue"),
+        "categories": _split_list(found.get("categories")),
+        "tags": _split_list(found.get("tags")),
         "lang": doc_lang.code,
         "lang_prob": doc_lang.prob,
         "clean_text": cleaned.clean_text,
         "clean_sha256": sha256_hex(cleaned.clean_text.encode("utf-8")),
+        "duplicate_of": None,  # decided at publish, across the whole warehouse
+        "is_latest": True,  # likewise
         "n_lines": cleaned.n_lines,
         "n_blocks": len(cleaned.blocks),
         "n_sentences": len(spans),
@@ -254,9 +299,11 @@ def fingerprint_shard(raw_dir: Path, files: list[RawFile], staging: Path, shard:
     rows: list[dict] = []
     for raw in files:
         data = read_raw(raw_dir, raw)
-        decoded = decode(data, raw.raw_path) if isinstance(data, bytes) else data
-        if not isinstance(decoded, Reject):
-            rows.extend(index_rows(raw, line_hashes(decoded[0])))
+        if isinstance(data, Reject):
+            continue
+        for extracted in read_file(raw.raw_path, data).documents:
+            rows.extend(index_rows(version_id(raw.raw_path, extracted.raw_record), raw.meta.source_id,
+                                   extracted.text, line_hashes(extracted.text)))
     write_table(shard_file(staging, "fingerprints", shard), rows_to_table("line_index", rows))
     return len(rows)
 
@@ -274,10 +321,11 @@ def process_shard(
     for raw in files:
         data = read_raw(raw_dir, raw)
         if isinstance(data, Reject):
-            rows.rejects.append(reject_row(data))
+            rows.rejects.append(reject_row(data, raw))
+            rows.files.append(file_row(raw, format_of(raw.raw_path), 0, 1, {}))
             continue
         source_id = raw.meta.source_id
-        rows.extend(process_document(raw, data, sources.get(source_id), repeats.get(source_id, frozenset())))
+        rows.extend(process_file(raw, data, sources.get(source_id), repeats.get(source_id, frozenset())))
     counts = {}
     for name in DOCUMENT_TABLES:
         table = rows_to_table(name, getattr(rows, name))

@@ -46,9 +46,10 @@ class RawFile:
     raw_bytes: int
     meta: DocMeta
 
-    @property
-    def doc_id(self) -> str:
-        return stable_id("path", self.raw_path)
+
+def version_id(raw_path: str, raw_record: int | None = None) -> str:
+    """Identity of what one file (one line or record of it) holds: one version of a document."""
+    return stable_id("path", raw_path) if raw_record is None else stable_id("path", raw_path, raw_record)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,41 @@ class Reject:
     message: str
     raw_sha256: str | None = None
     raw_bytes: int | None = None
+    raw_record: int | None = None  # the line (JSON Lines) or record (WARC) it concerns
+
+
+@dataclass(frozen=True)
+class PageMeta:
+    """What a format itself says about a document (HTML markup, JSON fields, WARC headers)."""
+
+    title: str | None = None
+    author: str | None = None
+    published: str | None = None  # ISO date
+    url: str | None = None
+    site_name: str | None = None
+    fetched: str | None = None  # ISO date-time, UTC
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """One document read out of a raw file: the text to clean and what the format told."""
+
+    text: str
+    encoding: str
+    format: str  # text | html | jsonl | warc
+    raw_record: int | None = None  # 1-based line or record number in multi-document files
+    meta: PageMeta = PageMeta()
+    comments_from_line: int | None = None  # lines from here on are reader comments (HTML)
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """How one raw file was read: its documents, and the records skipped as not documents."""
+
+    documents: list[Extracted]
+    rejects: list[Reject]
+    format: str
+    skipped: dict[str, int] = field(default_factory=dict)  # {what: count}
 
 
 @dataclass(frozen=True)

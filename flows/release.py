@@ -29,7 +29,7 @@ from . import __version__, card, schemas, warehouse
 from .ingest import hash_file
 from .records import sha256_hex
 
-RELEASE_TABLES = ("documents", "sentences", "removed", "edits", "rejects", "sources", "runs")
+RELEASE_TABLES = ("documents", "sentences", "removed", "edits", "rejects", "files", "sources", "runs")
 ROW_GROUP_ROWS = 100_000
 _VERSION = re.compile(r"^(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})$")
 _BUMPS = ("patch", "minor", "major")

@@ -9,6 +9,7 @@ Moving the catalog elsewhere (PostgreSQL) is a change to `catalog_uri` and the e
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from .records import SourceInfo
 
 DUCKDB_VERSION = "v" + duckdb.__version__
 LAKE = "lake"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 WRITE_MEMORY_LIMIT = os.environ.get("CORPUS_WRITE_MEMORY_LIMIT", "1GB")
@@ -190,13 +192,10 @@ def inventory_rejects(con: duckdb.DuckDBPyConnection, paths_in_raw: set[str]) ->
 
 
 def file_state(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, str]]:
-    """{raw_path: (raw_sha256, pipeline_version)} of every document and reject."""
-    if not {"documents", "rejects"} <= existing_tables(con):
+    """{raw_path: (raw_sha256, pipeline_version)} of every file read (the files table)."""
+    if "files" not in existing_tables(con):
         return {}
-    rows = con.execute(
-        "SELECT raw_path, raw_sha256, pipeline_version FROM documents "
-        "UNION ALL SELECT raw_path, raw_sha256, pipeline_version FROM rejects"
-    ).fetchall()
+    rows = con.execute("SELECT raw_path, raw_sha256, pipeline_version FROM files").fetchall()
     return {path: (sha, version) for path, sha, version in rows}
 
 
@@ -284,10 +283,10 @@ def diff(wh: Warehouse, old: int, new: int) -> dict[str, list[tuple]]:
                 except duckdb.Error:  # the table did not exist yet at that snapshot
                     con.execute(f"CREATE TEMP TABLE {table}_{name} AS SELECT * FROM {table} LIMIT 0")
         queries = {
-            "documents added": "SELECT doc_id, raw_path FROM documents_b WHERE doc_id NOT IN (SELECT doc_id FROM documents_a)",
-            "documents removed": "SELECT doc_id, raw_path FROM documents_a WHERE doc_id NOT IN (SELECT doc_id FROM documents_b)",
+            "documents added": "SELECT version_id, raw_path FROM documents_b WHERE version_id NOT IN (SELECT version_id FROM documents_a)",
+            "documents removed": "SELECT version_id, raw_path FROM documents_a WHERE version_id NOT IN (SELECT version_id FROM documents_b)",
             "documents changed": (
-                "SELECT b.doc_id, b.raw_path FROM documents_b b JOIN documents_a a USING (doc_id) "
+                "SELECT b.version_id, b.raw_path FROM documents_b b JOIN documents_a a USING (version_id) "
                 "WHERE a.raw_sha256 <> b.raw_sha256 OR a.clean_sha256 <> b.clean_sha256 "
                 "OR a.pipeline_version <> b.pipeline_version"
             ),
@@ -298,13 +297,13 @@ def diff(wh: Warehouse, old: int, new: int) -> dict[str, list[tuple]]:
 
 
 def repeat_plan(
-    wh: Warehouse, fingerprints: list[Path], gone_doc_ids: list[str], min_docs: int
+    wh: Warehouse, fingerprints: list[Path], gone_paths: list[str], min_docs: int
 ) -> tuple[dict[str, set[int]], list[str]]:
-    """Lines repeated across a source's distinct documents after this run, and the unchanged documents
+    """Lines repeated across a source's distinct documents after this run, and the unchanged files
     whose output that changes (they hold a line that starts or stops being a repeat).
 
     `fingerprints` are staged line_index rows of the files about to be processed;
-    `gone_doc_ids` are documents this run replaces or deletes.
+    `gone_paths` are raw files whose documents this run replaces or deletes.
     """
     stored = wh.exists()
     with (wh.connect(read_only=True, bounded=True) if stored else duckdb.connect()) as con:
@@ -312,24 +311,26 @@ def repeat_plan(
             wh.bound_memory(con)
         if not (stored and "line_index" in existing_tables(con)):
             con.execute("CREATE TEMP TABLE old_index "
-                        "(doc_id VARCHAR, source_id VARCHAR, raw_sha256 VARCHAR, line_hash BIGINT)")
-            con.execute("CREATE TEMP TABLE old_docs (doc_id VARCHAR, raw_path VARCHAR)")
+                        "(version_id VARCHAR, source_id VARCHAR, text_sha256 VARCHAR, line_hash BIGINT)")
+            con.execute("CREATE TEMP TABLE old_docs (version_id VARCHAR, raw_path VARCHAR)")
         else:
             con.execute("CREATE TEMP TABLE old_index AS "
-                        "SELECT doc_id, source_id, raw_sha256, line_hash FROM line_index")
-            con.execute("CREATE TEMP TABLE old_docs AS SELECT doc_id, raw_path FROM documents")
-        _temp_list(con, "gone", "doc_id", gone_doc_ids)
-        fresh = "SELECT doc_id, source_id, raw_sha256, line_hash FROM " + (
+                        "SELECT version_id, source_id, text_sha256, line_hash FROM line_index")
+            con.execute("CREATE TEMP TABLE old_docs AS SELECT version_id, raw_path FROM documents")
+        _temp_list(con, "gone_paths", "raw_path", gone_paths)
+        con.execute("CREATE TEMP TABLE gone AS SELECT version_id FROM old_docs "
+                    "WHERE raw_path IN (SELECT raw_path FROM gone_paths)")
+        fresh = "SELECT version_id, source_id, text_sha256, line_hash FROM " + (
             f"read_parquet([{', '.join(_quote(str(p)) for p in fingerprints)}])" if fingerprints
             else "old_index WHERE false"
         )
         con.execute(
             "CREATE TEMP TABLE new_index AS SELECT * FROM old_index "
-            f"WHERE doc_id NOT IN (SELECT doc_id FROM gone) UNION ALL {fresh}"
+            f"WHERE version_id NOT IN (SELECT version_id FROM gone) UNION ALL {fresh}"
         )
         repeated = (
             "SELECT source_id, line_hash FROM {} GROUP BY source_id, line_hash "
-            f"HAVING count(DISTINCT raw_sha256) >= {int(min_docs)}"  # duplicate files count once
+            f"HAVING count(DISTINCT text_sha256) >= {int(min_docs)}"  # duplicate documents count once
         )
         con.execute(f"CREATE TEMP TABLE new_rep AS {repeated.format('new_index')}")
         con.execute(f"CREATE TEMP TABLE old_rep AS {repeated.format('old_index')}")
@@ -340,7 +341,7 @@ def repeat_plan(
             "WITH flipped AS ((SELECT * FROM new_rep EXCEPT SELECT * FROM old_rep) "
             "UNION (SELECT * FROM old_rep EXCEPT SELECT * FROM new_rep)) "
             "SELECT DISTINCT d.raw_path FROM old_index i JOIN flipped USING (source_id, line_hash) "
-            "JOIN old_docs d USING (doc_id) WHERE i.doc_id NOT IN (SELECT doc_id FROM gone) ORDER BY 1"
+            "JOIN old_docs d USING (version_id) WHERE i.version_id NOT IN (SELECT version_id FROM gone) ORDER BY 1"
         ).fetchall()
     return repeats, [row[0] for row in affected]
 
@@ -396,6 +397,30 @@ def _replace_sources(con: duckdb.DuckDBPyConnection, sources: list[SourceInfo]) 
     con.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?)", sorted(rows))
 
 
+# Which version of a document is the latest, and which first had a given clean text: both
+# depend on every row, so they are recomputed over the (small) key columns at each publish, and
+# only the rows whose flags change are updated.
+_VERSION_FLAGS = f"""
+    SELECT version_id,
+           row_number() OVER (PARTITION BY doc_id ORDER BY fetched DESC NULLS LAST,
+                              raw_path DESC, raw_record DESC NULLS LAST) = 1 AS latest,
+           CASE WHEN clean_text_empty THEN NULL ELSE nullif(first_value(version_id) OVER (
+                PARTITION BY clean_sha256 ORDER BY raw_path, raw_record NULLS FIRST), version_id) END AS first
+    FROM (SELECT version_id, doc_id, fetched, raw_path, raw_record, clean_sha256,
+                 clean_sha256 = '{EMPTY_SHA256}' AS clean_text_empty FROM documents)
+"""
+
+
+def refresh_version_flags(con: duckdb.DuckDBPyConnection) -> int:
+    """Set documents.is_latest and duplicate_of where they changed; the number of rows updated."""
+    (updated,) = con.execute(
+        f"UPDATE documents SET is_latest = f.latest, duplicate_of = f.first FROM ({_VERSION_FLAGS}) f "
+        "WHERE documents.version_id = f.version_id "
+        "AND (documents.is_latest IS DISTINCT FROM f.latest OR documents.duplicate_of IS DISTINCT FROM f.first)"
+    ).fetchone()
+    return updated
+
+
 def publish(
     wh: Warehouse,
     staged: dict[str, list[Path]],
@@ -417,14 +442,16 @@ def publish(
         snapshot_id = (base or 0) + 1
         if replace_paths:
             _temp_list(con, "replace_paths", "raw_path", replace_paths)
-            doc_ids = "SELECT doc_id FROM documents WHERE raw_path IN (SELECT raw_path FROM replace_paths)"
+            versions = "SELECT version_id FROM documents WHERE raw_path IN (SELECT raw_path FROM replace_paths)"
             for table in ("sentences", "removed", "edits", "line_index"):
-                (deleted,) = con.execute(f"DELETE FROM {table} WHERE doc_id IN ({doc_ids})").fetchone()
+                (deleted,) = con.execute(f"DELETE FROM {table} WHERE version_id IN ({versions})").fetchone()
                 run_row = dict(run_row, n_sentences_deleted=deleted) if table == "sentences" else run_row
-            for table in ("documents", "rejects"):
+            for table in ("documents", "rejects", "files"):
                 con.execute(f"DELETE FROM {table} WHERE raw_path IN (SELECT raw_path FROM replace_paths)")
-        for table in ("documents", "sentences", "removed", "edits", "line_index", "rejects"):
+        for table in ("documents", "sentences", "removed", "edits", "line_index", "rejects", "files"):
             _insert_staged(con, table, staged.get(table, []))
+        if replace_paths or staged.get("documents"):
+            refresh_version_flags(con)
         _replace_sources(con, sources)
         row = dict({"n_sentences_deleted": 0}, **run_row, base_snapshot_id=base, snapshot_id=snapshot_id)
         row["stage_seconds"] = json.dumps(row["stage_seconds"], sort_keys=True)

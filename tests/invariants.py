@@ -43,17 +43,24 @@ def assert_sentences_cover(clean_text: str, spans: list[Span]) -> None:
 
 
 def assert_document_rows(rows) -> None:
-    """What process_document gives for any input: one document or one reject, sentences that
+    """What process_file gives for any input: one document or one reject (several of either
+    for JSON Lines and WARC files), a files row that counts them, sentences that
     are exact slices of the clean text and cover it, and rows every table contract accepts
     (pyarrow refuses lone surrogates, so this also checks the text is valid Unicode)."""
     from types import SimpleNamespace
 
     from flows.pipeline import DOCUMENT_TABLES, rows_to_table
 
-    assert len(rows.documents) + len(rows.rejects) == 1
+    (file_row,) = rows.files
+    assert (file_row["n_documents"], file_row["n_rejects"]) == (len(rows.documents), len(rows.rejects))
+    if file_row["format"] in ("text", "html"):
+        assert len(rows.documents) + len(rows.rejects) == 1
     for document in rows.documents:
-        for sentence in rows.sentences:
+        sentences = [s for s in rows.sentences if s["version_id"] == document["version_id"]]
+        for sentence in sentences:
             assert document["clean_text"][sentence["char_start"] : sentence["char_end"]] == sentence["text"]
-        assert_sentences_cover(document["clean_text"], [SimpleNamespace(**s) for s in rows.sentences])
+        assert_sentences_cover(document["clean_text"], [SimpleNamespace(**s) for s in sentences])
+    for reject in rows.rejects:
+        assert reject["message"].startswith(reject["raw_path"])
     for name in DOCUMENT_TABLES:
         rows_to_table(name, getattr(rows, name))

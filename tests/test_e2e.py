@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from tests.conftest import SAMPLE, corpus
 
 OFFSET_MISMATCHES = (
-    "SELECT count(*) AS bad FROM sentences s JOIN documents d USING (doc_id) "
+    "SELECT count(*) AS bad FROM sentences s JOIN documents d USING (version_id) "
     "WHERE substr(d.clean_text, s.char_start + 1, s.char_end - s.char_start) <> s.text"
 )
 
@@ -25,9 +26,7 @@ def built(tmp_path_factory):
     """The sample plus three bad files, run twice into one warehouse."""
     tmp = tmp_path_factory.mktemp("e2e")
     raw = tmp / "raw"
-    raw.mkdir()
-    for path in SAMPLE.iterdir():
-        (raw / path.name).write_bytes(path.read_bytes())
+    shutil.copytree(SAMPLE, raw)
     (raw / "empty.txt").write_bytes(b"")
     (raw / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     (raw / "invalid-utf8.txt").write_bytes(bytes(range(0x80, 0x100)) * 8)
@@ -41,8 +40,8 @@ def built(tmp_path_factory):
 def test_first_run_prints_summary_and_example_query(built):
     _, first, _, _ = built
     assert "committed snapshot 1" in first
-    assert "files      8 (8 new, 0 changed, 0 reprocessed for repeats, 0 unchanged, 0 deleted)" in first
-    assert "documents  5" in first
+    assert "files      11 (11 new, 0 changed, 0 reprocessed for repeats, 0 unchanged, 0 deleted)" in first
+    assert "documents  11" in first
     assert "rejects    3" in first
     assert "Example: corpus sql" in first and "body" in first
 
@@ -67,7 +66,8 @@ def test_sources_come_from_the_sidecar(built):
     wh, *_ = built
     rows = sql_json(wh, "SELECT source_id, count(*) AS docs FROM documents GROUP BY 1 ORDER BY 1")
     assert [r["source_id"] for r in rows] == [
-        "article_001", "book_chapter_003", "communist_revolution", "lair_of_a_squirrel_red", "socialist_worker",
+        "article_001", "book_chapter_003", "communist_revolution", "crawl", "field_notes",
+        "lair_of_a_squirrel_red", "socialist_worker",
     ]
     blog = sql_json(wh, "SELECT title, author, published FROM documents WHERE source_id = 'lair_of_a_squirrel_red'")
     assert blog == [{"title": "Making sense of Stalinism.", "author": "korakious", "published": "2008-01-27"}]
@@ -75,13 +75,81 @@ def test_sources_come_from_the_sidecar(built):
 
 def test_second_run_changes_no_data_and_keeps_identical_sentences(built):
     wh, _, second, sentences_after_first = built
-    assert "files      8 (0 new, 0 changed, 0 reprocessed for repeats, 8 unchanged, 0 deleted)" in second
+    assert "files      11 (0 new, 0 changed, 0 reprocessed for repeats, 11 unchanged, 0 deleted)" in second
     assert "sentences  0 added, 0 deleted" in second
     assert sql_json(wh, "SELECT * FROM sentences ORDER BY sentence_id") == sentences_after_first
     runs = json.loads(corpus("versions", "--warehouse", str(wh), "--format", "json"))
     assert [(v["snapshot_id"], v["n_new"], v["n_sentences"]) for v in runs[1:]] == [
-        (1, 8, len(sentences_after_first)), (2, 0, 0),
+        (1, 11, len(sentences_after_first)), (2, 0, 0),
     ]
+
+
+def test_every_format_gives_documents_with_their_metadata(built):
+    wh, *_ = built
+    rows = sql_json(wh, "SELECT raw_path, raw_record, format, encoding, url, title, author, "
+                        "CAST(published AS VARCHAR) AS published, CAST(fetched AS VARCHAR) AS fetched, site_name "
+                        "FROM documents WHERE format <> 'text' ORDER BY raw_path, raw_record")
+    river = {"url": "https://example.org/blog/river-notes", "title": "Notes from the river",
+             "author": "Ana Ribeiro", "published": "2026-03-01"}
+    assert rows == [
+        {"raw_path": "crawl/crawl-2026-03.warc.gz", "raw_record": 3, "format": "warc", "encoding": "cp1252",
+         "url": "https://example.net/essays/lighthouse", "title": "Keepers of the light", "author": "Tomás Ferreira",
+         "published": "2025-11-20", "fetched": "2026-03-05 10:00:01", "site_name": "The Lighthouse Review"},
+        {"raw_path": "crawl/crawl-2026-03.warc.gz", "raw_record": 5, "format": "warc", "encoding": "utf-8",
+         **river, "fetched": "2026-03-05 10:00:02", "site_name": "Field Notes"},
+        {"raw_path": "field_notes/posts.jsonl", "raw_record": 1, "format": "jsonl", "encoding": "utf-8",
+         **river, "url": "https://example.org/blog/river-notes?utm_source=feed", "fetched": "2026-03-10 08:00:00",
+         "site_name": None},
+        {"raw_path": "field_notes/posts.jsonl", "raw_record": 2, "format": "jsonl", "encoding": "utf-8",
+         "url": "https://example.org/blog/salt-pans", "title": "The salt pans in winter",
+         "author": "Ana Ribeiro, Rui Costa", "published": "2026-02-14", "fetched": "2026-03-10 08:00:05", "site_name": None},
+        {"raw_path": "field_notes/posts.jsonl", "raw_record": 3, "format": "jsonl", "encoding": "utf-8",
+         "url": "https://example.org/blog/mercado", "title": "O mercado de sábado", "author": "Rui Costa",
+         "published": "2026-01-31", "fetched": "2026-03-10 08:00:09", "site_name": None},
+        {"raw_path": "field_notes/river-notes.html", "raw_record": None, "format": "html", "encoding": "utf-8",
+         **river, "fetched": None, "site_name": "Field Notes"},
+    ]
+
+
+def test_one_page_read_three_times_is_one_document_with_three_versions(built):
+    wh, *_ = built
+    rows = sql_json(wh, "SELECT raw_path, raw_record, is_latest, duplicate_of IS NOT NULL AS duplicate, "
+                        "count(*) OVER (PARTITION BY doc_id) AS versions FROM documents "
+                        "WHERE title = 'Notes from the river' ORDER BY raw_path")
+    assert rows == [
+        {"raw_path": "crawl/crawl-2026-03.warc.gz", "raw_record": 5, "is_latest": False, "duplicate": False, "versions": 3},
+        {"raw_path": "field_notes/posts.jsonl", "raw_record": 1, "is_latest": True, "duplicate": False, "versions": 3},
+        {"raw_path": "field_notes/river-notes.html", "raw_record": None, "is_latest": False, "duplicate": True, "versions": 3},
+    ]
+    (html,) = sql_json(wh, "SELECT d.duplicate_of = w.version_id AS same FROM documents d, documents w "
+                           "WHERE d.format = 'html' AND w.format = 'warc' AND w.raw_record = 5")
+    assert html == {"same": True}
+    assert sql_json(wh, "SELECT count(DISTINCT doc_id) AS docs, count(*) AS versions, count(*) FILTER (WHERE is_latest) "
+                        "AS latest FROM documents") == [{"docs": 9, "versions": 11, "latest": 9}]
+
+
+def test_html_comments_are_comment_sentences_and_spam_is_removed(built):
+    wh, *_ = built
+    comments = sql_json(wh, "SELECT s.text FROM sentences s JOIN documents d USING (version_id) "
+                            "WHERE d.format = 'html' AND s.section = 'comment' ORDER BY s.char_start")
+    assert [c["text"] for c in comments] == [
+        "We saw the same thing upstream last spring.", "The council promised new embankments and then forgot about them.",
+        "Thank you for writing this down.", "It helps to have a record of what happened, street by street.",
+    ]
+    assert sql_json(wh, "SELECT r.rule, r.text FROM removed r JOIN documents d USING (version_id) WHERE d.format = 'html'") == [
+        {"rule": "comment.spam", "text": "Buy cheap watches online, click here!"}]
+
+
+def test_files_account_for_every_record(built):
+    wh, *_ = built
+    assert sql_json(wh, "SELECT raw_path, format, n_documents, n_rejects, n_skipped, skipped FROM files "
+                        "WHERE format <> 'text' ORDER BY raw_path") == [
+        {"raw_path": "crawl/crawl-2026-03.warc.gz", "format": "warc", "n_documents": 2, "n_rejects": 0, "n_skipped": 5,
+         "skipped": "request record: 2; response HTTP 301: 1; response image/png: 1; warcinfo record: 1"},
+        {"raw_path": "field_notes/posts.jsonl", "format": "jsonl", "n_documents": 3, "n_rejects": 0, "n_skipped": 0, "skipped": None},
+        {"raw_path": "field_notes/river-notes.html", "format": "html", "n_documents": 1, "n_rejects": 0, "n_skipped": 0, "skipped": None},
+    ]
+    assert sql_json(wh, "SELECT count(*) AS n FROM files") == [{"n": 11}]
 
 
 def test_sql_count_answers_from_the_warehouse(built):

@@ -10,7 +10,7 @@ import pytest
 from benchmarks import make_corpus
 from flows import fastpaths
 from flows.ingest import inventory
-from flows.pipeline import DOCUMENT_TABLES, process_document
+from flows.pipeline import DOCUMENT_TABLES, process_file
 from flows.repair import _FTFY_CONFIG, fix_encoding, ftfy_can_change, split_glued_words
 from flows.segment import blingfire_split, nupunkt_split, one_sentence, split_sentences, syntok_split
 from tests.conftest import FIXTURES, SAMPLE
@@ -21,7 +21,7 @@ def _rows(raw_dir: Path) -> list[dict]:
     sources = {s.source_id: s for s in found.sources}
     out = []
     for raw in found.files:
-        rows = process_document(raw, (raw_dir / raw.raw_path).read_bytes(), sources.get(raw.meta.source_id))
+        rows = process_file(raw, (raw_dir / raw.raw_path).read_bytes(), sources.get(raw.meta.source_id))
         out.append({name: getattr(rows, name) for name in DOCUMENT_TABLES})
     return out
 

@@ -13,7 +13,7 @@ import pytest
 from flows.warehouse import Warehouse
 from tests.conftest import SAMPLE, corpus
 
-TABLES = ["documents", "sentences", "removed", "edits", "rejects", "sources", "line_index"]
+TABLES = ["documents", "sentences", "removed", "edits", "rejects", "files", "sources", "line_index"]
 
 
 def snapshot_of(wh: Path) -> dict:
@@ -69,7 +69,7 @@ def test_sigkill_at_any_point_keeps_the_previous_snapshot(raw_two_states):
     reference = tmp / "reference"
     corpus("run", str(raw), "--warehouse", str(reference))
     after, expected = snapshot_of(wh), snapshot_of(reference)
-    for table in ["documents", "sentences", "removed", "edits", "rejects", "sources"]:
+    for table in ["documents", "sentences", "removed", "edits", "rejects", "files", "sources"]:
         assert after[table] == expected[table], table
     assert after["snapshots"] == before["snapshots"] + [2]
 

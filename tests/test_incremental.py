@@ -15,7 +15,7 @@ def article(n: int) -> str:
 
 def chrome_sentences(wh: Path) -> list[str]:
     out = corpus("sql", "--warehouse", str(wh), "--format", "json",
-                 "SELECT d.raw_path FROM sentences s JOIN documents d USING (doc_id) "
+                 "SELECT d.raw_path FROM sentences s JOIN documents d USING (version_id) "
                  f"WHERE s.text = '{CHROME}' ORDER BY 1")
     return [row["raw_path"] for row in json.loads(out)]
 
@@ -86,7 +86,7 @@ def test_add_change_delete_across_runs_with_diffs_and_time_travel(tmp_path):
 
     def paths(at: int) -> str:
         return corpus("sql", "--warehouse", str(wh), "--at", str(at), "--format", "csv",
-                      "SELECT raw_path, text FROM documents JOIN sentences USING (doc_id) ORDER BY 1")
+                      "SELECT raw_path, text FROM documents JOIN sentences USING (version_id) ORDER BY 1")
 
     assert paths(1) == ("raw_path,text\ndrop.txt,This file will be deleted.\nedit.txt,The first version.\n"
                         "keep.txt,This file never changes.\n")
@@ -104,3 +104,49 @@ def test_add_change_delete_across_runs_with_diffs_and_time_travel(tmp_path):
         "none", "documents, sentences, sources", "documents, sentences", "documents, sentences",
         "documents, sentences", "none",
     ]
+
+
+def _versions(wh: Path, at: int | None = None) -> list[dict]:
+    at_args = ["--at", str(at)] if at else []
+    return json.loads(corpus("sql", "--warehouse", str(wh), "--format", "json", *at_args,
+                             "SELECT raw_path, raw_record, is_latest, duplicate_of IS NOT NULL AS duplicate "
+                             "FROM documents ORDER BY raw_path, raw_record"))
+
+
+def test_version_flags_follow_the_files_that_hold_the_versions(tmp_path):
+    raw, wh = tmp_path / "raw", tmp_path / "wh"
+    (raw / "site").mkdir(parents=True)
+    page = '{"url": "https://example.org/p", "fetched": "2024-01-0%dT00:00:00Z", "text": "%s"}\n'
+    (raw / "site" / "a.jsonl").write_text(page % (1, "The first words of the page."))
+    (raw / "site" / "b.jsonl").write_text(page % (2, "The first words of the page."))
+    corpus("run", str(raw), "--warehouse", str(wh))
+    assert _versions(wh) == [
+        {"raw_path": "site/a.jsonl", "raw_record": 1, "is_latest": False, "duplicate": False},
+        {"raw_path": "site/b.jsonl", "raw_record": 1, "is_latest": True, "duplicate": True},
+    ]
+    # A newer version with other text: it becomes the latest, b is no longer a duplicate of it.
+    (raw / "site" / "c.jsonl").write_text(page % (3, "The page, rewritten."))
+    (raw / "site" / "a.jsonl").unlink()
+    corpus("run", str(raw), "--warehouse", str(wh))
+    assert _versions(wh) == [
+        {"raw_path": "site/b.jsonl", "raw_record": 1, "is_latest": False, "duplicate": False},
+        {"raw_path": "site/c.jsonl", "raw_record": 1, "is_latest": True, "duplicate": False},
+    ]
+    assert _versions(wh, at=1)[1] == {"raw_path": "site/b.jsonl", "raw_record": 1, "is_latest": True, "duplicate": True}
+
+
+def test_a_changed_line_replaces_the_whole_files_rows(tmp_path):
+    raw, wh = tmp_path / "raw", tmp_path / "wh"
+    (raw / "feed").mkdir(parents=True)
+    lines = [json.dumps({"text": f"Post {n} says something new."}) for n in range(3)]
+    (raw / "feed" / "f.jsonl").write_text("\n".join(lines) + "\n")
+    corpus("run", str(raw), "--warehouse", str(wh))
+    lines[1] = "[not an object]"
+    (raw / "feed" / "f.jsonl").write_text("\n".join(lines) + "\n")
+    corpus("run", str(raw), "--warehouse", str(wh), expect=3)
+    out = json.loads(corpus("sql", "--warehouse", str(wh), "--format", "json",
+                            "SELECT (SELECT list(raw_record ORDER BY raw_record) FROM documents) AS docs, "
+                            "(SELECT list(raw_record) FROM rejects) AS rejects, "
+                            "(SELECT list(n_documents || '/' || n_rejects) FROM files) AS files, "
+                            "(SELECT count(*) FROM sentences) AS sentences"))
+    assert out == [{"docs": [1, 3], "rejects": [2], "files": ["2/1"], "sentences": 2}]

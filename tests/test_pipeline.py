@@ -1,8 +1,8 @@
 from pathlib import Path
 
 from flows.ingest import inventory
-from flows.pipeline import pipeline_version, plan_run, process_document, process_shard
-from flows.records import DocMeta, RawFile, sha256_hex
+from flows.pipeline import identity_url, pipeline_version, plan_run, process_file, process_shard
+from flows.records import DocMeta, RawFile, sha256_hex, stable_id, version_id
 from tests.conftest import SAMPLE
 
 
@@ -14,25 +14,62 @@ def test_document_rows_satisfy_the_offsets_invariant():
     found = inventory(SAMPLE)
     sources = {s.source_id: s for s in found.sources}
     for raw in found.files:
-        rows = process_document(raw, (SAMPLE / raw.raw_path).read_bytes(), sources[raw.meta.source_id])
-        (document,) = rows.documents
-        text = document["clean_text"]
-        assert document["n_sentences"] == len(rows.sentences) > 0
-        for sentence in rows.sentences:
-            assert text[sentence["char_start"] : sentence["char_end"]] == sentence["text"]
-            assert sentence["doc_id"] == document["doc_id"] == raw.doc_id
+        rows = process_file(raw, (SAMPLE / raw.raw_path).read_bytes(), sources[raw.meta.source_id])
+        assert rows.documents and not rows.rejects
+        (file_row,) = rows.files
+        assert file_row["n_documents"] == len(rows.documents)
+        for document in rows.documents:
+            sentences = [s for s in rows.sentences if s["version_id"] == document["version_id"]]
+            assert document["n_sentences"] == len(sentences) > 0
+            assert document["version_id"] == version_id(raw.raw_path, document["raw_record"])
+            for sentence in sentences:
+                assert document["clean_text"][sentence["char_start"] : sentence["char_end"]] == sentence["text"]
+                assert sentence["doc_id"] == document["doc_id"]
+
+
+def test_a_url_identifies_the_document_and_the_file_the_version():
+    line = b'{"text": "Same page.", "url": "HTTPS://Example.org/p?utm_source=x&b=2&a=1#top"}\n'
+    jsonl = process_file(_raw("feed.jsonl", line * 2), line * 2).documents
+    html = b"<html><head><link rel='canonical' href='https://example.org/p?a=1&b=2'></head><body><p>Same page, but longer, so that trafilatura keeps it.</p></body></html>"
+    (page,) = process_file(_raw("p.html", html), html).documents
+    assert identity_url("HTTPS://Example.org/p?utm_source=x&b=2&a=1#top") == "https://example.org/p?a=1&b=2"
+    assert [d["doc_id"] for d in jsonl] == [page["doc_id"]] * 2 == [stable_id("url", "https://example.org/p?a=1&b=2")] * 2
+    assert [d["version_id"] for d in jsonl + [page]] == [version_id("feed.jsonl", 1), version_id("feed.jsonl", 2), version_id("p.html")]
+    text = b"No URL here."
+    (plain,) = process_file(_raw("t.txt", text), text).documents
+    assert plain["doc_id"] == plain["version_id"] == stable_id("path", "t.txt")
+
+
+def test_sidecar_metadata_applies_to_one_document_files_only():
+    meta = DocMeta("src", title="Sidecar title", url="https://example.org/sidecar")
+    line = b'{"text": "A post.", "title": "Line title"}\n'
+    (doc,) = process_file(RawFile("f.jsonl", sha256_hex(line), len(line), meta), line).documents
+    assert (doc["title"], doc["url"]) == ("Line title", None)
+    text = b"A post."
+    (doc,) = process_file(RawFile("f.txt", sha256_hex(text), len(text), meta), text).documents
+    assert (doc["title"], doc["url"]) == ("Sidecar title", "https://example.org/sidecar")
+
+
+def test_a_file_with_rejected_lines_keeps_its_documents_and_counts_everything():
+    data = b'{"text": "Kept."}\n[1]\n\n{"text": "Also kept."}\n'
+    rows = process_file(_raw("f.jsonl", data), data)
+    assert [d["raw_record"] for d in rows.documents] == [1, 4]
+    assert [(r["raw_record"], r["raw_sha256"], r["raw_bytes"]) for r in rows.rejects] == [(2, sha256_hex(data), len(data))]
+    assert rows.files == [{"raw_path": "f.jsonl", "raw_sha256": sha256_hex(data), "raw_bytes": len(data),
+                           "format": "jsonl", "n_documents": 2, "n_rejects": 1, "n_skipped": 1,
+                           "skipped": "blank line: 1", "pipeline_version": pipeline_version()}]
 
 
 def test_same_bytes_give_identical_rows():
     data = (SAMPLE / "004_fe1d06e692c85b3f.txt").read_bytes()
-    first = process_document(_raw("blog.txt", data), data)
-    second = process_document(_raw("blog.txt", data), data)
+    first = process_file(_raw("blog.txt", data), data)
+    second = process_file(_raw("blog.txt", data), data)
     assert first == second
     assert len({s["sentence_id"] for s in first.sentences}) == len(first.sentences)
 
 
 def test_a_reject_is_one_row_and_nothing_else():
-    rows = process_document(_raw("empty.txt", b""), b"")
+    rows = process_file(_raw("empty.txt", b""), b"")
     assert (rows.documents, rows.sentences, rows.removed) == ([], [], [])
     assert rows.rejects[0]["error_kind"] == "empty"
     assert rows.rejects[0]["pipeline_version"] == pipeline_version()
@@ -60,7 +97,7 @@ def test_process_shard_turns_a_vanished_file_into_a_reject(tmp_path: Path):
     ok = _raw("ok.txt", (raw_dir / "ok.txt").read_bytes())
     vanished = _raw("gone.txt", b"was here")
     result = process_shard(raw_dir, [ok, vanished], {}, {}, tmp_path / "staging", 1)
-    assert result.counts == {"documents": 1, "sentences": 1, "removed": 0, "edits": 0, "line_index": 1, "rejects": 1}
+    assert result.counts == {"documents": 1, "sentences": 1, "removed": 0, "edits": 0, "line_index": 1, "rejects": 1, "files": 2}
     assert (tmp_path / "staging" / "rejects" / "shard-00001.parquet").exists()
 
 

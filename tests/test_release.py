@@ -111,7 +111,7 @@ def test_release_is_readable_over_http_with_duckdb_and_pandas(released, http_bas
     assert count == manifest["row_counts"]["sentences"]
     bad = con.execute(
         f"SELECT count(*) FROM read_parquet('{url['data/sentences/sentences.parquet']}') s "
-        f"JOIN read_parquet('{url['data/documents/documents.parquet']}') d USING (doc_id) "
+        f"JOIN read_parquet('{url['data/documents/documents.parquet']}') d USING (version_id) "
         "WHERE substr(d.clean_text, s.char_start + 1, s.char_end - s.char_start) <> s.text"
     ).fetchone()[0]
     assert bad == 0

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -100,16 +101,14 @@ def test_served_deployment_processes_a_new_file(prefect_server, tmp_path):
     (report,) = outcome["reports"]
     assert "| empty.txt | empty | empty.txt: file is empty (0 bytes) |" in report
     sentences = corpus("sql", "--warehouse", str(wh), "--format", "csv",
-                       "SELECT text FROM sentences JOIN documents USING (doc_id) "
+                       "SELECT text FROM sentences JOIN documents USING (version_id) "
                        "WHERE raw_path = 'dropped.txt' ORDER BY char_start")
     assert sentences == "text\nA scrape lands in the raw folder overnight.\nThe schedule picks it up.\n"
 
 
 def test_two_runs_at_once_never_interleave(tmp_path):
     raw, wh = tmp_path / "raw", tmp_path / "wh"
-    raw.mkdir()
-    for path in SAMPLE.iterdir():
-        (raw / path.name).write_bytes(path.read_bytes())
+    shutil.copytree(SAMPLE, raw)
     command = [sys.executable, "-m", "flows.cli", "run", str(raw), "--warehouse", str(wh)]
     runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True) for _ in range(2)]

@@ -9,18 +9,18 @@ from flows.schemas import SchemaError
 def _document_row(**overrides):
     row = {name: None for name in schemas.table("documents").column_names}
     row.update(
-        doc_id="d", source_id="s", raw_path="a.txt", raw_sha256="0" * 64, raw_bytes=3,
+        doc_id="d", version_id="d", source_id="s", raw_path="a.txt", raw_sha256="0" * 64, raw_bytes=3,
         encoding="utf-8", format="text", clean_text="x", clean_sha256="1" * 64, n_lines=1,
         n_blocks=1, n_sentences=1, n_removed_lines=0, repaired_chars=0, normalised_chars=0,
-        pipeline_version="v", published=date(2008, 1, 27), categories=["a", "b"],
+        pipeline_version="v", published=date(2008, 1, 27), categories=["a", "b"], is_latest=True,
     )
     row.update(overrides)
     return row
 
 
 def test_every_table_has_described_columns_and_a_version():
-    assert schemas.schema_version() == "1.0.0"
-    assert list(schemas.tables()) == ["documents", "sentences", "removed", "edits", "rejects", "sources", "runs", "line_index"]
+    assert schemas.schema_version() == "2.0.0"
+    assert list(schemas.tables()) == ["documents", "sentences", "removed", "edits", "rejects", "files", "sources", "runs", "line_index"]
     for contract in schemas.tables().values():
         assert contract.columns and contract.sort_by
         assert all(c.description for c in contract.columns)

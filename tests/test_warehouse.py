@@ -23,7 +23,7 @@ def _stage(tmp_path: Path, name: str, text: str, shard: int = 1):
     raw = RawFile(name, sha256_hex(data), len(data), DocMeta("src"))
     staging = tmp_path / f"staging{shard}"
     process_shard(raw_dir, [raw], {}, {}, staging, shard)
-    return {t: sorted((staging / t).glob("*.parquet")) for t in ("documents", "sentences", "removed", "edits", "line_index", "rejects")}
+    return {t: sorted((staging / t).glob("*.parquet")) for t in ("documents", "sentences", "removed", "edits", "line_index", "rejects", "files")}
 
 
 def _row(run_id):

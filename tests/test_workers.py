@@ -5,7 +5,7 @@ import pytest
 
 from tests.conftest import SAMPLE, corpus
 
-TABLES = ["documents", "sentences", "removed", "edits", "rejects", "line_index"]
+TABLES = ["documents", "sentences", "removed", "edits", "rejects", "files", "line_index"]
 
 
 def _dump(wh) -> list[str]:
