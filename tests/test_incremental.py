@@ -101,8 +101,8 @@ def test_add_change_delete_across_runs_with_diffs_and_time_travel(tmp_path):
 
     versions = json.loads(corpus("versions", "--warehouse", str(wh), "--format", "json"))
     assert [v["data_changes"] for v in versions] == [
-        "none", "documents, sentences, sources", "documents, sentences", "documents, sentences",
-        "documents, sentences", "none",
+        "none", "documents, files, sentences, sources", "documents, files, sentences",
+        "documents, files, sentences", "documents, files, sentences", "none",
     ]
 
 

@@ -122,4 +122,4 @@ def test_two_runs_at_once_never_interleave(tmp_path):
     assert [v["snapshot_id"] for v in versions] == list(range(len(versions)))
     assert [v["data_changes"] for v in versions[2:]] in ([], ["none"])
     docs = corpus("sql", "--warehouse", str(wh), "--format", "csv", "SELECT count(*) AS n FROM documents")
-    assert docs == "n\n5\n"
+    assert docs == "n\n11\n"

@@ -49,7 +49,7 @@ def test_publish_commits_one_snapshot_and_replaces_changed_documents(tmp_path):
     finally:
         con.close()
     assert [(h["snapshot_id"], h["run_id"], h["data_changes"]) for h in history][1:] == [
-        (1, "r1", "documents, sentences, sources"), (2, "r2", "documents, sentences"),
+        (1, "r1", "documents, files, sentences, sources"), (2, "r2", "documents, files, sentences"),
     ]
     con = wh.connect()
     try:

@@ -30,7 +30,7 @@ def test_a_dask_local_cluster_of_two_workers_gives_the_same_rows(tmp_path, one_p
                     "--workers", "2", "--shard-size", "2")
     assert "committed snapshot 1" in output
     assert _dump(tmp_path / "wh") == one_process
-    assert "1313" in corpus("sql", "--warehouse", str(tmp_path / "wh"), "SELECT count(*) FROM sentences")
+    assert "1358" in corpus("sql", "--warehouse", str(tmp_path / "wh"), "SELECT count(*) FROM sentences")
 
 
 def test_publishing_shards_in_several_inserts_gives_the_same_rows(tmp_path, one_process, monkeypatch):
