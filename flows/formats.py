@@ -29,7 +29,7 @@ from warcio.exceptions import ArchiveLoadFailed
 
 from .clean import split_lines
 from .ingest import decode, overlong_line
-from .records import Extracted, FileReport, PageMeta, Reject
+from .records import Extracted, PageMeta, Reject
 from .rules import rules
 
 _SUFFIX_FORMATS = {".html": "html", ".htm": "html", ".xhtml": "html",
@@ -74,8 +74,18 @@ def gunzip(data: bytes, limit: int) -> tuple[bytes, tuple[str, str] | None]:
     return bytes(out), None
 
 
-class _Report:
-    """A FileReport being filled, with the raw path for messages."""
+def _where(raw_path: str, fmt: str, record: int | None) -> str:
+    """The file, and the line (JSON Lines) or record (WARC), as messages name them."""
+    return raw_path if record is None else f"{raw_path} {'line' if fmt == 'jsonl' else 'record'} {record}"
+
+
+def located_reject(raw_path: str, fmt: str, kind: str, why: str, record: int | None = None) -> Reject:
+    return Reject(raw_path, kind, f"{_where(raw_path, fmt, record)}: {why}", raw_record=record)
+
+
+class FileReport:
+    """How one raw file was read: its documents, its rejects, and the records skipped as not
+    documents, counted by kind."""
 
     def __init__(self, raw_path: str, fmt: str):
         self.raw_path, self.format = raw_path, fmt
@@ -83,26 +93,22 @@ class _Report:
         self.rejects: list[Reject] = []
         self.skipped: Counter[str] = Counter()
 
-    def reject(self, kind: str, why: str, record: int | None = None, unit: str = "") -> None:
-        where = f"{self.raw_path} {unit} {record}" if record is not None else self.raw_path
-        self.rejects.append(Reject(self.raw_path, kind, f"{where}: {why}", raw_record=record))
+    def reject(self, kind: str, why: str, record: int | None = None) -> None:
+        self.rejects.append(located_reject(self.raw_path, self.format, kind, why, record))
 
     def add(self, result: Extracted | Reject) -> None:
         (self.documents if isinstance(result, Extracted) else self.rejects).append(result)
 
-    def done(self) -> FileReport:
-        return FileReport(self.documents, self.rejects, self.format, dict(sorted(self.skipped.items())))
-
 
 def read_file(raw_path: str, data: bytes) -> FileReport:
     """A raw file's bytes -> its documents, rejects and skipped records."""
-    report = _Report(raw_path, format_of(raw_path))
+    report = FileReport(raw_path, format_of(raw_path))
     damage = None
     if data.startswith(GZIP_MAGIC):
         data, damage = gunzip(data, rules()["formats"]["max_decompressed_bytes"])
     if damage and report.format in ("text", "html"):  # one document: damaged means unreadable
         report.reject(*damage)
-        return report.done()
+        return report
     if report.format == "jsonl":
         _read_jsonl(data, report)
     elif report.format == "warc":
@@ -112,7 +118,7 @@ def read_file(raw_path: str, data: bytes) -> FileReport:
         report.add(reader(data, raw_path))
     if damage:  # what came before the damage was read; say what was lost after it
         report.reject(damage[0], damage[1] + "; the rest of the file is lost")
-    return report.done()
+    return report
 
 
 def _read_text(data: bytes, raw_path: str) -> Extracted | Reject:
@@ -129,12 +135,13 @@ def html_markup(data: bytes, where: str, content_type: str | None = None) -> tup
     UTF-8 are common; legacy text is valid UTF-8 by accident almost never); then the HTTP
     Content-Type, then the page's own <meta> declaration; else detection as for text."""
     declared = None
-    if read_bom(data)[0] is None and not data.isascii():
+    has_bom = read_bom(data)[0] is not None
+    if not has_bom and not data.isascii():
         try:
             return data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             pass
-    if read_bom(data)[0] is None:
+    if not has_bom:
         declared = http_content_type_encoding(content_type) or html_body_declared_encoding(data)
         if declared and declared.startswith(("utf-16", "utf-32")):
             declared = "utf-8"  # a page cannot declare a wide encoding it is read in (WHATWG)
@@ -173,7 +180,6 @@ def extract_html(markup: str, encoding: str, fmt: str, raw_path: str, record: in
     """Main text, comments and metadata of a page with trafilatura. `meta` (what the container
     says: a WARC's URL and date, a JSON line's fields) wins over what the page says."""
     spec = rules()["formats"]
-    where = raw_path if record is None else f"{raw_path} {'line' if fmt == 'jsonl' else 'record'} {record}"
     try:
         page = trafilatura.bare_extraction(
             markup, url=meta.url, include_comments=True, include_tables=True, with_metadata=True,
@@ -182,19 +188,19 @@ def extract_html(markup: str, encoding: str, fmt: str, raw_path: str, record: in
                                     "extensive_search": spec["html_extensive_date_search"]},
         )
     except Exception as exc:  # lxml and the fallback extractors fail in many ways on broken markup
-        return Reject(raw_path, "no_text", f"{where}: trafilatura failed on this page "
-                      f"({type(exc).__name__}: {str(exc)[:200]})", raw_record=record)
+        return located_reject(raw_path, fmt, "no_text", "trafilatura failed on this page "
+                              f"({type(exc).__name__}: {str(exc)[:200]})", record)
     main = (page.text or "").strip("\n") if page else ""
     comments = (page.comments or "").strip("\n") if page else ""
     if not (main.strip() or comments.strip()):
-        return Reject(raw_path, "no_text", f"{where}: trafilatura found no main text "
-                      "(no <body>, or only navigation and boilerplate)", raw_record=record)
+        return located_reject(raw_path, fmt, "no_text", "trafilatura found no main text "
+                              "(no <body>, or only navigation and boilerplate)", record)
     text, comments_from = main, None
     if comments.strip():
         text = f"{main}\n{comments}" if main else comments
         comments_from = len(split_lines(main)) + 1 if main else 1
     if too_long := overlong_line(text):
-        return Reject(raw_path, "line_too_long", f"{where}: {too_long}", raw_record=record)
+        return located_reject(raw_path, fmt, "line_too_long", too_long, record)
     found = PageMeta(
         title=meta.title or page.title or None,
         author=meta.author or page.author or None,
@@ -242,7 +248,7 @@ def _json_type(value: object) -> str:
     return kinds.get(type(value), "null")
 
 
-def _read_jsonl(data: bytes, report: _Report) -> None:
+def _read_jsonl(data: bytes, report: FileReport) -> None:
     spec = rules()["formats"]["jsonl"]
     lines = data.split(b"\n")
     if lines and not lines[-1].strip():
@@ -256,13 +262,13 @@ def _read_jsonl(data: bytes, report: _Report) -> None:
         try:
             obj = json.loads(line.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            report.reject("bad_record", f"is not UTF-8 ({exc.reason} at byte {exc.start + 1} of the line)", number, "line")
+            report.reject("bad_record", f"is not UTF-8 ({exc.reason} at byte {exc.start + 1} of the line)", number)
             continue
         except json.JSONDecodeError as exc:
-            report.reject("bad_record", f"is not valid JSON ({exc.msg} at column {exc.colno})", number, "line")
+            report.reject("bad_record", f"is not valid JSON ({exc.msg} at column {exc.colno})", number)
             continue
         if not isinstance(obj, dict):
-            report.reject("bad_record", f"is a JSON {_json_type(obj)}, not an object", number, "line")
+            report.reject("bad_record", f"is a JSON {_json_type(obj)}, not an object", number)
             continue
         meta = PageMeta(
             title=_meta_text(obj, spec["title"]), author=_meta_text(obj, spec["author"]),
@@ -274,13 +280,13 @@ def _read_jsonl(data: bytes, report: _Report) -> None:
             report.add(extract_html(html[1], "utf-8", "jsonl", report.raw_path, number, meta))
         elif text is None:
             report.reject("bad_record", f"has no text: none of the fields {', '.join(spec['text'] + spec['html'])} "
-                                        "(rules.toml [formats.jsonl])", number, "line")
+                                        "(rules.toml [formats.jsonl])", number)
         elif not isinstance(text[1], str):
-            report.reject("bad_record", f"field {text[0]!r} is a JSON {_json_type(text[1])}, not a string", number, "line")
+            report.reject("bad_record", f"field {text[0]!r} is a JSON {_json_type(text[1])}, not a string", number)
         elif not text[1].strip():
-            report.reject("empty", f"field {text[0]!r} holds only whitespace", number, "line")
+            report.reject("empty", f"field {text[0]!r} holds only whitespace", number)
         elif too_long := overlong_line(text[1]):
-            report.reject("line_too_long", too_long, number, "line")
+            report.reject("line_too_long", too_long, number)
         else:
             report.add(Extracted(text[1], "utf-8", "jsonl", number, meta))
 
@@ -288,7 +294,7 @@ def _read_jsonl(data: bytes, report: _Report) -> None:
 # --- WARC ------------------------------------------------------------------------------------
 
 
-def _read_warc(data: bytes, report: _Report) -> None:
+def _read_warc(data: bytes, report: FileReport) -> None:
     """HTML responses become documents (URL = WARC-Target-URI, fetched = WARC-Date); other
     records are counted as skipped. A record whose length is wrong is a reject; a record that
     cannot be parsed ends the file (a reject says so), what came before it is kept."""
@@ -309,20 +315,19 @@ def _read_warc(data: bytes, report: _Report) -> None:
         except Exception as exc:  # warcio raises many kinds of error on malformed input
             _blame_length(iterator, errors_seen, report, number)
             why = str(exc).strip()[:200] if isinstance(exc, ArchiveLoadFailed) else f"{type(exc).__name__}: {exc}"[:200]
-            report.reject("bad_record", f"cannot be parsed ({why}); the records after it are not read",
-                          number + 1, "record")
+            report.reject("bad_record", f"cannot be parsed ({why}); the records after it are not read", number + 1)
 
 
-def _blame_length(iterator: ArchiveIterator, errors_seen: int, report: _Report, number: int) -> int:
+def _blame_length(iterator: ArchiveIterator, errors_seen: int, report: FileReport, number: int) -> int:
     if iterator.err_count > errors_seen and number:  # this reason replaces any other for the record
         report.documents = [d for d in report.documents if d.raw_record != number]
         report.rejects = [r for r in report.rejects if r.raw_record != number]
         report.reject("bad_record", "its Content-Length does not match its content: the record is cut "
-                                    "short or runs into the next one", number, "record")
+                                    "short or runs into the next one", number)
     return iterator.err_count
 
 
-def _warc_record(record, number: int, report: _Report) -> None:
+def _warc_record(record, number: int, report: FileReport) -> None:
     spec = rules()["formats"]
     if record.rec_type != "response":
         report.skipped[f"{record.rec_type} record"] += 1
@@ -341,18 +346,16 @@ def _warc_record(record, number: int, report: _Report) -> None:
     try:
         body = record.content_stream().read(limit + 1)  # undoes chunked and gzip transfer codings
     except Exception as exc:  # a broken chunked or compressed body
-        report.reject("bad_record", f"its HTTP body cannot be decoded ({type(exc).__name__}: {str(exc)[:200]})",
-                      number, "record")
+        report.reject("bad_record", f"its HTTP body cannot be decoded ({type(exc).__name__}: {str(exc)[:200]})", number)
         return
     if len(body) > limit:
         report.reject("too_large", f"its body is over {limit} bytes (rules.toml [formats] "
-                                   "max_decompressed_bytes)", number, "record")
+                                   "max_decompressed_bytes)", number)
         return
     if record.digest_checker.passed is False:
-        report.reject("bad_record", "its content does not match its WARC digest (damaged)", number, "record")
+        report.reject("bad_record", "its content does not match its WARC digest (damaged)", number)
         return
-    where = f"{report.raw_path} record {number}"
-    decoded = html_markup(body, where, content_type)
+    decoded = html_markup(body, _where(report.raw_path, report.format, number), content_type)
     if isinstance(decoded, Reject):
         report.rejects.append(Reject(report.raw_path, decoded.error_kind, decoded.message, raw_record=number))
         return

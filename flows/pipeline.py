@@ -86,7 +86,7 @@ def file_row(raw: RawFile, fmt: str, n_documents: int, n_rejects: int, skipped: 
         "n_documents": n_documents,
         "n_rejects": n_rejects,
         "n_skipped": sum(skipped.values()),
-        "skipped": "; ".join(f"{what}: {count}" for what, count in skipped.items()) or None,
+        "skipped": "; ".join(f"{what}: {count}" for what, count in sorted(skipped.items())) or None,
         "pipeline_version": pipeline_version(),
     }
 

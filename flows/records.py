@@ -86,15 +86,6 @@ class Extracted:
     comments_from_line: int | None = None  # lines from here on are reader comments (HTML)
 
 
-@dataclass(frozen=True)
-class FileReport:
-    """How one raw file was read: its documents, and the records skipped as not documents."""
-
-    documents: list[Extracted]
-    rejects: list[Reject]
-    format: str
-    skipped: dict[str, int] = field(default_factory=dict)  # {what: count}
-
 
 @dataclass(frozen=True)
 class RemovedLine:
