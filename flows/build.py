@@ -60,21 +60,22 @@ def new_run_id(now: datetime) -> str:
 
 
 @task(name="plan", persist_result=False, cache_policy=NO_CACHE)
-def plan_task(raw_dir: Path, wh: warehouse.Warehouse):
-    """Inventory the raw folder and compare it with the warehouse.
+def plan_task(raw_dir: Path, wh: warehouse.Warehouse, collection: str | None):
+    """Inventory the raw folder and compare it with the warehouse (or the collection in it).
 
     Returns the inventory, the plan, and whether the inventory's own rejects (sidecar problems,
     unreadable files) differ from the stored ones, i.e. must be rewritten.
     """
-    hashes = wh.load_hash_cache()
-    found = inventory(raw_dir, hashes)
-    wh.save_hash_cache({f.raw_path: hashes[f.raw_path] for f in found.files if f.raw_path in hashes})
+    hashes = wh.load_hash_cache(collection)
+    found = inventory(raw_dir, hashes, collection)
+    wh.save_hash_cache({f.raw_path: hashes[f.raw_path] for f in found.files if f.raw_path in hashes}, collection)
     known: dict = {}
     stored_rejects: set = set()
     if wh.exists():
         with wh.connect(read_only=True) as con:
-            known = warehouse.file_state(con)
-            stored_rejects = warehouse.inventory_rejects(con, {f.raw_path for f in found.files})
+            warehouse.check_collection_use(con, collection)
+            known = warehouse.file_state(con, collection)
+            stored_rejects = warehouse.inventory_rejects(con, {f.raw_path for f in found.files}, collection)
     inventory_paths = {r.raw_path for r in found.rejects} | {p for p, _, _ in stored_rejects}
     for path in inventory_paths:
         known.pop(path, None)  # decided by the inventory, not by the planner
@@ -113,10 +114,10 @@ def fingerprint_task(raw_dir: Path, files, staging: Path, shard: int) -> int:
 
 
 @task(name="plan-repeats", persist_result=False, cache_policy=NO_CACHE)
-def repeats_task(wh, staging: Path, gone_paths: list[str]):
+def repeats_task(wh, staging: Path, gone_paths: list[str], collection: str | None):
     fingerprints = sorted((staging / "fingerprints").glob("shard-*.parquet"))
     min_docs = rules()["structure"]["cross_document_min_docs"]
-    return warehouse.repeat_plan(wh, fingerprints, gone_paths, min_docs)
+    return warehouse.repeat_plan(wh, fingerprints, gone_paths, min_docs, collection)
 
 
 @task(name="process-shard", persist_result=False, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
@@ -124,10 +125,17 @@ def shard_task(raw_dir: Path, files, sources, repeats, staging: Path, shard: int
     return _in_pool(process_shard, raw_dir, files, sources, repeats, staging, shard)
 
 
-# A failed publish rolled back; retried with backoff (e.g. a catalog briefly locked).
-@task(name="publish", persist_result=False, cache_policy=NO_CACHE, retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2))
-def publish_task(wh, staged, replace_paths, sources, run_row) -> int:
-    return warehouse.publish(wh, staged, replace_paths, sources, run_row)
+def _not_a_lost_race(task, task_run, state) -> bool:
+    return not isinstance(state.result(raise_on_failure=False), warehouse.CommitConflict)
+
+
+# A failed publish rolled back; retried with backoff (e.g. a catalog briefly locked). Losing
+# commit races to other writers is retried inside publish itself, and not again here.
+@task(name="publish", persist_result=False, cache_policy=NO_CACHE, retries=3,
+      retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_condition_fn=_not_a_lost_race)
+def publish_task(wh, staged, replace_paths, sources, run_row, collection) -> int:
+    return warehouse.publish(wh, staged, replace_paths, sources, run_row, collection,
+                             on_retry=get_run_logger().warning)
 
 
 def _utcnow() -> datetime:
@@ -135,23 +143,27 @@ def _utcnow() -> datetime:
 
 
 @flow(name="corpus-build", log_prints=True)
-def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int = 0, workers: int = 0):
+def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int = 0, workers: int = 0,
+               catalog: str | None = None, collection: str | None = None):
     """Process what is new or changed in `raw_dir` and commit it as one warehouse snapshot.
 
-    Holds the warehouse's run lock throughout. A run that finds the warehouse busy (another run,
-    scheduled or not) is skipped: it ends Cancelled with a clear message and changes nothing.
-    `workers` processes do the shard work (0: one per core); `shard_size` files per shard task
-    (0: from the number of files, see pipeline.shard_size_for).
+    Holds the warehouse's run lock (of the collection) throughout. A run that finds it busy
+    (another run, scheduled or not) is skipped: it ends Cancelled with a clear message and
+    changes nothing. `workers` processes do the shard work (0: one per core); `shard_size` files
+    per shard task (0: from the number of files, see pipeline.shard_size_for). `catalog`: a
+    PostgreSQL URL for the catalog; `collection`: the part of a shared warehouse this raw folder
+    is (several hosts, one collection each, may run at once).
     """
     with ExitStack() as stack:
         try:
-            stack.enter_context(warehouse.Warehouse(Path(warehouse_dir)).run_lock())
+            wh = warehouse.Warehouse(Path(warehouse_dir), catalog)
+            stack.enter_context(wh.run_lock(warehouse.check_collection(collection)))
         except warehouse.WarehouseError as exc:
             get_run_logger().warning("skipped: %s", exc)
             return Cancelled(message=f"skipped: {exc}")
         stack.enter_context(_worker_pool(workers or os.cpu_count() or 1))
         try:
-            return _build(raw_dir, warehouse_dir, shard_size)
+            return _build(raw_dir, wh, shard_size, collection)
         except RunFailed as exc:  # a Failed state with the reason, not a second traceback
             get_run_logger().error("%s", exc)
             return Failed(message=str(exc))
@@ -168,13 +180,14 @@ class _Run:
     raw: Path
     wh: warehouse.Warehouse
     shard_size: int
+    collection: str | None
     started: datetime = field(default_factory=_utcnow)
     clock: float = field(default_factory=time.perf_counter)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.run_id = new_run_id(self.started)
-        self.staging = self.wh.staging / self.run_id
+        self.staging = self.wh.staging_for(self.collection) / self.run_id
 
     def lap(self, stage: str, since: float) -> float:
         now = time.perf_counter()
@@ -182,9 +195,9 @@ class _Run:
         return now
 
 
-def _build(raw_dir: str, warehouse_dir: str, shard_size: int):
-    run = _Run(Path(raw_dir), warehouse.Warehouse(Path(warehouse_dir)), shard_size)
-    _remove_dead_staging(run.wh)
+def _build(raw_dir: str, wh: warehouse.Warehouse, shard_size: int, collection: str | None):
+    run = _Run(Path(raw_dir), wh, shard_size, collection)
+    _remove_dead_staging(run.staging.parent)
     try:
         return _stage_and_publish(run)
     except Exception as exc:
@@ -197,13 +210,13 @@ def _build(raw_dir: str, warehouse_dir: str, shard_size: int):
 
 def _stage_and_publish(run: _Run):
     logger = get_run_logger()
-    found, plan, inventory_changed, inventory_paths = plan_task(run.raw, run.wh)
+    found, plan, inventory_changed, inventory_paths = plan_task(run.raw, run.wh, run.collection)
     mark = run.lap("plan", run.clock)
     for future in [fingerprint_task.submit(run.raw, b, run.staging, n)
                    for n, b in enumerate(shards(plan.to_process, run.shard_size), 1)]:
         future.result()
     gone = [f.raw_path for f in plan.to_process] + plan.deleted
-    repeats, context_paths = repeats_task(run.wh, run.staging, gone)
+    repeats, context_paths = repeats_task(run.wh, run.staging, gone, run.collection)
     context_changed = [f for f in plan.unchanged if f.raw_path in set(context_paths)]
     to_process = sorted(plan.to_process + context_changed, key=lambda f: f.raw_path)
     mark = run.lap("fingerprint", mark)
@@ -262,7 +275,7 @@ def _stage_and_publish(run: _Run):
         "seconds": round(time.perf_counter() - run.clock, 3), "stage_seconds": run.stage_seconds,
     }
     rejects = _staged_rejects(staged["rejects"])
-    snapshot_id = publish_task(run.wh, staged, sorted(replace_paths), found.sources, run_row)
+    snapshot_id = publish_task(run.wh, staged, sorted(replace_paths), found.sources, run_row, run.collection)
     run.lap("publish", mark)
     counts["n_sentences_deleted"] = _sentences_deleted(run.wh, snapshot_id)
     create_markdown_artifact(
@@ -307,10 +320,11 @@ def _progress(total: int):
         yield lambda n: progress.advance(bar, n)
 
 
-def _remove_dead_staging(wh: warehouse.Warehouse) -> None:
-    """Staging left by a killed run: safe to delete, the caller holds the warehouse lock."""
-    if wh.staging.exists():
-        for leftover in wh.staging.iterdir():
+def _remove_dead_staging(staging: Path) -> None:
+    """Staging left by a killed run: safe to delete, the caller holds the lock of the warehouse
+    (or of the collection, whose runs alone stage here)."""
+    if staging.exists():
+        for leftover in staging.iterdir():
             shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -340,16 +354,19 @@ def dask_task_runner(address: str, workers: int = 0):
     return DaskTaskRunner(address=address)
 
 
-def run_build(raw_dir: str, warehouse_dir: str, shard_size: int = 0, workers: int = 0, dask: str | None = None):
+def run_build(raw_dir: str, warehouse_dir: str, shard_size: int = 0, workers: int = 0, dask: str | None = None,
+              catalog: str | None = None, collection: str | None = None):
     """Run the build flow (returning its final state): shard tasks in a local process pool of
     `workers`, or on Dask when `dask` is an address or "local"."""
     if dask:
         flow_on_dask = build_flow.with_options(task_runner=dask_task_runner(dask, workers))
-        return flow_on_dask(raw_dir, warehouse_dir, shard_size, 1, return_state=True)  # 1: no local pool
-    return build_flow(raw_dir, warehouse_dir, shard_size, workers, return_state=True)
+        return flow_on_dask(raw_dir, warehouse_dir, shard_size, 1, catalog, collection,
+                            return_state=True)  # 1: no local pool
+    return build_flow(raw_dir, warehouse_dir, shard_size, workers, catalog, collection, return_state=True)
 
 
-def serve(raw_dir: str, warehouse_dir: str, cron: str | None, interval: float | None, name: str) -> None:
+def serve(raw_dir: str, warehouse_dir: str, cron: str | None, interval: float | None, name: str,
+          catalog: str | None = None, collection: str | None = None) -> None:
     """Register the build flow as a deployment with its schedule and serve it (blocks).
 
     At most one run of the deployment at a time (a new one is cancelled while one runs), and
@@ -361,7 +378,8 @@ def serve(raw_dir: str, warehouse_dir: str, cron: str | None, interval: float | 
         name=name,
         cron=cron,
         interval=interval,
-        parameters={"raw_dir": str(Path(raw_dir).resolve()), "warehouse_dir": str(Path(warehouse_dir).resolve())},
+        parameters={"raw_dir": str(Path(raw_dir).resolve()), "warehouse_dir": str(Path(warehouse_dir).resolve()),
+                    "catalog": catalog, "collection": collection},
         global_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
         description="Process what is new or changed in the raw folder into one warehouse snapshot.",
     )

@@ -1,12 +1,14 @@
 """The `corpus` command: run the pipeline, query the warehouse, list versions and rules.
 
-Every command takes --warehouse DIR (default: warehouse/, or $CORPUS_WAREHOUSE). Errors a user
+Every command takes --warehouse DIR (default: warehouse/, or $CORPUS_WAREHOUSE) and, for a
+catalog in PostgreSQL, --catalog URL ($CORPUS_CATALOG; once, the folder remembers). Errors a user
 can act on are printed as one line on stderr with a non-zero exit, never as a traceback.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import sys
@@ -25,14 +27,33 @@ EXAMPLE_QUERY = (
     "FROM sentences GROUP BY section ORDER BY sentences DESC"
 )
 
-warehouse_option = click.option(
-    "--warehouse",
-    "warehouse_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default="warehouse",
-    envvar="CORPUS_WAREHOUSE",
-    show_default=True,
-    help="Warehouse folder (DuckLake catalog, data files, staging, releases).",
+def warehouse_options(command):
+    """--warehouse DIR and --catalog URL, handed to the command as one Warehouse `wh`."""
+
+    @functools.wraps(command)
+    def with_warehouse(*args, warehouse_dir: Path, catalog: str | None, **kwargs):
+        try:
+            wh = warehouse.Warehouse(warehouse_dir, catalog)
+        except warehouse.WarehouseError as exc:
+            fail(str(exc))
+        return command(*args, wh=wh, **kwargs)
+
+    catalog_option = click.option(
+        "--catalog", default=None, envvar="CORPUS_CATALOG", metavar="postgresql://USER@HOST:PORT/DB",
+        help="Keep the DuckLake catalog in this PostgreSQL database (data files stay in the warehouse "
+             "folder, which must be at the same path on every host). Needed once: the folder remembers it.",
+    )
+    folder_option = click.option(
+        "--warehouse", "warehouse_dir", type=click.Path(file_okay=False, path_type=Path),
+        default="warehouse", envvar="CORPUS_WAREHOUSE", show_default=True,
+        help="Warehouse folder (DuckLake catalog, data files, staging, releases).",
+    )
+    return folder_option(catalog_option(with_warehouse))
+
+
+collection_option = click.option(
+    "--collection", default=None, metavar="NAME",
+    help="Write RAW_DIR as collection NAME of a shared warehouse (one per host or scrape).",
 )
 format_option = click.option(
     "--format",
@@ -50,6 +71,13 @@ EXIT_COMPLETED_WITH_REJECTS = 3  # the snapshot was committed; some files were r
 def _printable(text: str) -> str:
     """One terminal line: a file name with a newline or escape codes is shown quoted."""
     return text if text.isprintable() else repr(text)
+
+
+def _prefect_environment() -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A run without PREFECT_API_URL starts a temporary Prefect server; Prefect's 20 s start-up
+    # limit is too short on a busy 2-core machine (several hosts' runs, or a test suite).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def fail(message: str) -> None:
@@ -113,31 +141,34 @@ def main() -> None:
 
 @main.command()
 @click.argument("raw_dir", type=click.Path(path_type=Path), default="raw", required=False)
-@warehouse_option
+@warehouse_options
 @click.option("--shard-size", default=0, show_default=True,
               help="Files per shard task (0: automatic, 50-1000 from the number of files).")
 @click.option("--workers", default=0, show_default=True, help="Worker processes (0: one per core; 1: no pool).")
 @click.option("--dask", "dask_address", default=None, metavar="ADDRESS|local",
               help="Run the shard tasks on the Dask scheduler at ADDRESS (tcp://host:8786), or on a "
                    "LocalCluster of --workers processes with 'local'.")
-def run(raw_dir: Path, warehouse_dir: Path, shard_size: int, workers: int, dask_address: str | None) -> None:
+@collection_option
+def run(raw_dir: Path, wh: warehouse.Warehouse, shard_size: int, workers: int, dask_address: str | None,
+        collection: str | None) -> None:
     """Run the pipeline on RAW_DIR (default: raw/) and commit one snapshot.
 
     Only files that are new or changed (bytes or pipeline version) are processed; files gone
     from RAW_DIR have their rows removed. Bad files become rejects; the run goes on.
+    With --collection NAME, RAW_DIR is that part of a shared warehouse (raw paths start with
+    NAME/): hosts with one collection each can run at the same time.
     """
     try:
         discover(raw_dir)
     except RawDirError as exc:
         fail(str(exc))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    _prefect_environment()
     from .build import RunFailed, run_build  # Prefect is imported only when a run needs it
 
-    wh = warehouse.Warehouse(warehouse_dir)
     try:
-        with wh.run_lock():  # fail fast and quietly if busy; the flow takes the lock itself
+        with wh.run_lock(warehouse.check_collection(collection)):  # fail fast if busy; the flow locks too
             pass
-        state = run_build(str(raw_dir), str(warehouse_dir), shard_size, workers, dask_address)
+        state = run_build(str(raw_dir), str(wh.root), shard_size, workers, dask_address, wh.catalog_url, collection)
         if state.is_cancelled():
             fail(state.message.removeprefix("skipped: "))
         if state.is_failed() and state.message and "committed nothing" in state.message:
@@ -145,6 +176,11 @@ def run(raw_dir: Path, warehouse_dir: Path, shard_size: int, workers: int, dask_
         summary = state.result()  # re-raises the flow's error if it failed
     except (warehouse.WarehouseError, SchemaError, RunFailed) as exc:
         fail(str(exc))
+    except RuntimeError as exc:
+        if "ephemeral Prefect API server" not in str(exc):
+            raise
+        fail(f"{exc} The machine may be too busy: run again, raise "
+             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or point PREFECT_API_URL at a Prefect server.")
     click.echo("")
     click.echo(f"Run {summary.run_id} committed snapshot {summary.snapshot_id} "
                f"in {summary.seconds:.1f} s")
@@ -170,11 +206,13 @@ def run(raw_dir: Path, warehouse_dir: Path, shard_size: int, workers: int, dask_
 
 @main.command()
 @click.argument("raw_dir", type=click.Path(path_type=Path), default="raw", required=False)
-@warehouse_option
+@warehouse_options
 @click.option("--cron", default=None, help='Cron schedule, e.g. "0 3 * * *" (03:00 every day).')
 @click.option("--interval", type=float, default=None, help="Or: run every SECONDS.")
 @click.option("--name", default="scheduled", show_default=True, help="Deployment name.")
-def serve(raw_dir: Path, warehouse_dir: Path, cron: str | None, interval: float | None, name: str) -> None:
+@collection_option
+def serve(raw_dir: Path, wh: warehouse.Warehouse, cron: str | None, interval: float | None, name: str,
+          collection: str | None) -> None:
     """Serve the build flow as a Prefect deployment on a schedule (runs until stopped).
 
     Point PREFECT_API_URL at a Prefect server first (see README, Scheduled runs); runs then
@@ -185,25 +223,24 @@ def serve(raw_dir: Path, warehouse_dir: Path, cron: str | None, interval: float 
     if not os.environ.get("PREFECT_API_URL"):
         click.echo("corpus: warning: PREFECT_API_URL is not set: serving against a temporary "
                    "server that lives only as long as this command", err=True)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    _prefect_environment()
     from .build import serve as serve_deployment
 
-    serve_deployment(str(raw_dir), str(warehouse_dir), cron, interval, name)
+    serve_deployment(str(raw_dir), str(wh.root), cron, interval, name, wh.catalog_url, collection)
 
 
 @main.command()
 @click.argument("query")
-@warehouse_option
+@warehouse_options
 @format_option
 @click.option("--at", "at", default=None, metavar="N|VERSION",
               help="Query as of snapshot N, or of the snapshot of release VERSION (e.g. 1.0.0).")
-def sql(query: str, warehouse_dir: Path, fmt: str, at: str | None) -> None:
+def sql(query: str, wh: warehouse.Warehouse, fmt: str, at: str | None) -> None:
     """Run a read-only SQL QUERY on the warehouse tables.
 
     Tables: documents, sentences, removed, edits, rejects, sources, runs.
     Example: corpus sql "SELECT lang, count(*) FROM sentences GROUP BY lang"
     """
-    wh = warehouse.Warehouse(warehouse_dir)
     try:
         snapshot = _resolve_at(wh, at)
         columns, rows = warehouse.query(wh, query, snapshot)
@@ -233,12 +270,12 @@ def _resolve_at(wh: warehouse.Warehouse, at: str | None) -> int | None:
 
 
 @main.command()
-@warehouse_option
+@warehouse_options
 @format_option
-def versions(warehouse_dir: Path, fmt: str) -> None:
+def versions(wh: warehouse.Warehouse, fmt: str) -> None:
     """List the warehouse's snapshots with the run that made each and its counts."""
     try:
-        with warehouse.Warehouse(warehouse_dir).connect(read_only=True) as con:
+        with wh.connect(read_only=True) as con:
             history = warehouse.snapshots(con)
     except warehouse.WarehouseError as exc:
         fail(str(exc))
@@ -287,14 +324,14 @@ def split(source, no_clean: bool, jsonl: bool) -> None:
 @main.command("diff")
 @click.argument("old", type=int)
 @click.argument("new", type=int)
-@warehouse_option
+@warehouse_options
 @format_option
 @click.option("--rows", is_flag=True, help="List the added/removed/changed rows, not just counts.")
-def diff_command(old: int, new: int, warehouse_dir: Path, fmt: str, rows: bool) -> None:
+def diff_command(old: int, new: int, wh: warehouse.Warehouse, fmt: str, rows: bool) -> None:
     """What changed between snapshots OLD and NEW: documents added/removed/changed, sentences
     added/removed (see `corpus versions` for snapshot ids)."""
     try:
-        changes = warehouse.diff(warehouse.Warehouse(warehouse_dir), old, new)
+        changes = warehouse.diff(wh, old, new)
     except warehouse.WarehouseError as exc:
         fail(str(exc))
     if rows:
@@ -306,9 +343,9 @@ def diff_command(old: int, new: int, warehouse_dir: Path, fmt: str, rows: bool) 
 
 @main.command("release")
 @click.argument("version")
-@warehouse_option
+@warehouse_options
 @click.option("--at", "snapshot", type=int, default=None, help="Snapshot to release (default: the latest).")
-def release_command(version: str, warehouse_dir: Path, snapshot: int | None) -> None:
+def release_command(version: str, wh: warehouse.Warehouse, snapshot: int | None) -> None:
     """Export a snapshot as release VERSION (MAJOR.MINOR.PATCH) under <warehouse>/releases/.
 
     \b
@@ -319,7 +356,7 @@ def release_command(version: str, warehouse_dir: Path, snapshot: int | None) -> 
     from .release import ReleaseError, release
 
     try:
-        folder = release(warehouse.Warehouse(warehouse_dir), version, snapshot)
+        folder = release(wh, version, snapshot)
     except (ReleaseError, warehouse.WarehouseError) as exc:
         fail(str(exc))
     click.echo(f"released {version} at {folder}")

@@ -13,12 +13,12 @@ import os
 import re
 import tomllib
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 import charset_normalizer
 
-from .records import DocMeta, Reject, RawFile, SourceInfo, sha256_hex
+from .records import DocMeta, Reject, RawFile, SourceInfo, in_collection, sha256_hex
 from .rules import rules
 
 SIDECAR_NAME = "_sources.toml"
@@ -175,11 +175,14 @@ def stat_key(path: Path) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
-def inventory(raw_dir: Path, known_hashes: dict[str, tuple[tuple, str]] | None = None) -> Inventory:
+def inventory(
+    raw_dir: Path, known_hashes: dict[str, tuple[tuple, str]] | None = None, collection: str | None = None
+) -> Inventory:
     """Discover and hash every file; attach sidecar metadata and source ids.
 
     `known_hashes` ({raw_path: (stat_key, sha256)}, from the previous run) spares re-reading a
     file whose stat key is unchanged; it is updated in place with what this call hashed.
+    With a `collection`, every raw_path (of files and rejects) starts with '<collection>/'.
     """
     known_hashes = {} if known_hashes is None else known_hashes
     sources, metas, rejects = read_sidecar(raw_dir)
@@ -195,21 +198,23 @@ def inventory(raw_dir: Path, known_hashes: dict[str, tuple[tuple, str]] | None =
         if problem:
             rejects.append(Reject(rel, problem[0], f"{rel}: {problem[1]}"))
             continue
+        stored = in_collection(rel, collection)
         try:
             key = stat_key(path)
-            cached = known_hashes.get(rel)
+            cached = known_hashes.get(stored)
             if cached and tuple(cached[0]) == key:
                 sha, size = cached[1], key[0]
             else:
                 sha, size = hash_file(path)
-                known_hashes[rel] = (key, sha)
+                known_hashes[stored] = (key, sha)
         except OSError as exc:
             rejects.append(Reject(rel, "unreadable", f"{rel}: cannot read: {exc.strerror or exc}"))
             continue
         meta = metas.get(rel) or DocMeta(_default_source_id(rel, raw_dir))
         if meta.source_id not in sources:
             sources[meta.source_id] = SourceInfo(meta.source_id, notes="derived from folder name")
-        files.append(RawFile(rel, sha, size, meta))
+        files.append(RawFile(stored, sha, size, meta, collection))
+    rejects = [replace(r, raw_path=in_collection(r.raw_path, collection)) for r in rejects]
     return Inventory(files, [sources[k] for k in sorted(sources)], rejects)
 
 

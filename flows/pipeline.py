@@ -278,7 +278,7 @@ def read_raw(raw_dir: Path, raw: RawFile) -> bytes | Reject:
     if raw.raw_bytes > limit:
         reason = f"{raw.raw_path}: {raw.raw_bytes} bytes is over the size limit of {limit} bytes (rules.toml)"
         return Reject(raw.raw_path, "too_large", reason, raw.raw_sha256, raw.raw_bytes)
-    path = raw_dir / raw.raw_path
+    path = raw_dir / raw.path_in_raw
     if not path.resolve().is_relative_to(raw_dir.resolve()):  # a link re-pointed since the plan
         return Reject(raw.raw_path, "outside_raw", f"{raw.raw_path}: now leads outside the raw folder; not read")
     for delay in (*READ_RETRY_SECONDS, None):

@@ -41,10 +41,21 @@ class DocMeta:
 class RawFile:
     """A discovered input file: identity and content hash, bytes read lazily by the caller."""
 
-    raw_path: str  # relative to the raw folder, POSIX separators
+    raw_path: str  # relative to the raw folder, POSIX separators; '<collection>/' first in one
     raw_sha256: str
     raw_bytes: int
     meta: DocMeta
+    collection: str | None = None
+
+    @property
+    def path_in_raw(self) -> str:
+        """Where the file is, relative to the raw folder the run reads."""
+        return self.raw_path.removeprefix(f"{self.collection}/") if self.collection else self.raw_path
+
+
+def in_collection(rel: str, collection: str | None) -> str:
+    """The raw_path stored for a file at `rel` in a raw folder written as `collection`."""
+    return f"{collection}/{rel}" if collection else rel
 
 
 def version_id(raw_path: str, raw_record: int | None = None) -> str:

@@ -1,9 +1,10 @@
 """Warehouse: the only module that opens DuckDB connections or speaks DuckLake's SQL.
 
-Takes a warehouse folder (catalog in SQLite, Parquet data files beside it) and staged Parquet
-shards; gives connections with the tables visible by name (current or at a snapshot), the
-file state the planner needs, one-transaction publishing, and the snapshot history.
-Moving the catalog elsewhere (PostgreSQL) is a change to `catalog_uri` and the extensions here.
+Takes a warehouse folder (Parquet data files, staging, and the catalog: an embedded SQLite file
+there, or a PostgreSQL database that folder names) and staged Parquet shards; gives connections
+with the tables visible by name (current or at a snapshot), the file state the planner needs
+(for the whole warehouse or one collection of it), one-transaction publishing that retries when
+another writer committed first, and the snapshot history.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import fcntl
 import hashlib
 import json
 import os
+import random
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +38,30 @@ WRITE_MEMORY_LIMIT = os.environ.get("CORPUS_WRITE_MEMORY_LIMIT", "1GB")
 
 class WarehouseError(RuntimeError):
     """A problem with the warehouse a user can act on (message is shown as is)."""
+
+
+class CommitConflict(WarehouseError):
+    """Other runs kept committing first: this run committed nothing and can simply be run again."""
+
+
+POSTGRES_SCHEMES = ("postgres://", "postgresql://")
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_catalog_url(url: str) -> str:
+    """A PostgreSQL URL for the catalog; refused with the reason otherwise."""
+    if not url.startswith(POSTGRES_SCHEMES):
+        raise WarehouseError(f"catalog {url!r} is not a PostgreSQL URL (postgresql://USER@HOST:PORT/DATABASE)")
+    if re.match(r"postgres(ql)?://[^/@]*:[^/@]*@", url):
+        # The URL is written into the warehouse folder for every host and reader to find.
+        raise WarehouseError("the catalog URL holds a password: put it in ~/.pgpass or $PGPASSWORD instead")
+    return url
+
+
+def check_collection(name: str | None) -> str | None:
+    if name is not None and not COLLECTION_NAME.fullmatch(name):
+        raise WarehouseError(f"collection name {name!r}: use letters, digits, '_', '-' or '.' (at most 64)")
+    return name
 
 
 def _extension_path(name: str) -> Path:
@@ -67,11 +95,38 @@ def _temp_list(con: duckdb.DuckDBPyConnection, name: str, column: str, values: l
 
 @dataclass(frozen=True)
 class Warehouse:
+    """A warehouse folder. `catalog_url` (postgresql://...) puts the catalog in PostgreSQL; the
+    folder then remembers it in catalog.url, so later commands need only the folder."""
+
     root: Path
+    catalog_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.catalog_url is not None:
+            check_catalog_url(self.catalog_url)
 
     @property
     def catalog(self) -> Path:
         return self.root / "catalog.sqlite"
+
+    @property
+    def catalog_url_file(self) -> Path:
+        return self.root / "catalog.url"
+
+    def postgres_url(self) -> str | None:
+        """The PostgreSQL catalog's URL, or None for the embedded SQLite catalog."""
+        try:
+            remembered = self.catalog_url_file.read_text().strip()
+        except FileNotFoundError:
+            remembered = None
+        if self.catalog_url is None:
+            return remembered
+        if remembered is not None and remembered != self.catalog_url:
+            raise WarehouseError(f"warehouse {self.root} has its catalog at {remembered}, not {self.catalog_url}")
+        if remembered is None and self.catalog.exists():
+            raise WarehouseError(f"warehouse {self.root} has an embedded catalog ({self.catalog}): "
+                                 "use another folder for a PostgreSQL catalog")
+        return self.catalog_url
 
     @property
     def data_path(self) -> Path:
@@ -86,10 +141,11 @@ class Warehouse:
         return self.root / ".run.lock"
 
     def exists(self) -> bool:
-        return self.catalog.exists()
+        return self.catalog_url_file.exists() if self.postgres_url() else self.catalog.exists()
 
     def catalog_uri(self) -> str:
-        return f"ducklake:sqlite:{self.catalog}"
+        url = self.postgres_url()
+        return f"ducklake:postgres:{url}" if url else f"ducklake:sqlite:{self.catalog}"
 
     def connect(self, read_only: bool = True, snapshot: int | None = None, bounded: bool = False) -> duckdb.DuckDBPyConnection:
         """A connection with the lake attached and in use, so tables are visible by name.
@@ -104,57 +160,84 @@ class Warehouse:
         con = duckdb.connect(
             config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
         )
-        load_extensions(con, "ducklake", "sqlite_scanner")
+        postgres = self.postgres_url()
+        load_extensions(con, "ducklake", "postgres_scanner" if postgres else "sqlite_scanner")
         if bounded or not read_only:
             self.bound_memory(con)
+        # Data files must be found by the same path from every host sharing a PostgreSQL catalog.
+        data_path = self.data_path.resolve() if postgres else self.data_path
         options = ["READ_ONLY"] if read_only else [
-            f"DATA_PATH {_quote(str(self.data_path) + os.sep)}",
+            f"DATA_PATH {_quote(str(data_path) + os.sep)}",
             "DATA_INLINING_ROW_LIMIT 0",
         ]
+        if not read_only:
+            # A commit that loses a race fails instead of being replayed by DuckLake onto the
+            # newer snapshot: publish then redoes the whole transaction (version flags and the
+            # run's snapshot id depend on what the other writer committed).
+            con.execute("SET ducklake_max_retry_count = 0")
         if snapshot is not None:
             options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
-        try:
-            con.execute(f"ATTACH {_quote(self.catalog_uri())} AS {LAKE} ({', '.join(options)})")
-        except duckdb.Error as exc:
-            con.close()
-            raise WarehouseError(f"cannot open warehouse {self.root}: {exc}") from exc
+        attach = f"ATTACH {_quote(self.catalog_uri())} AS {LAKE} ({', '.join(options)})"
+        for attempt in range(1, 6):
+            try:
+                con.execute(attach)
+                break
+            except duckdb.Error as exc:
+                # Two hosts' first runs both create a new catalog: the one that loses finds it made.
+                if "Failed to initialize DuckLake" in str(exc) and attempt < 5:
+                    time.sleep(0.2 * attempt)
+                    continue
+                con.close()
+                raise WarehouseError(f"cannot open warehouse {self.root}: {exc}") from exc
         con.execute(f"USE {LAKE}")
+        if postgres and not read_only and not self.catalog_url_file.exists():
+            self.catalog_url_file.write_text(postgres + "\n")
         return con
 
     def bound_memory(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"SET memory_limit = {_quote(WRITE_MEMORY_LIMIT)}")
-        con.execute(f"SET temp_directory = {_quote(str(self.staging / 'duckdb-spill'))}")
+        # One spill folder per process: several writers may share the warehouse folder.
+        con.execute(f"SET temp_directory = {_quote(str(self.staging / f'duckdb-spill-{os.getpid()}'))}")
 
-    @property
-    def hash_cache_path(self) -> Path:
-        return self.root / "raw_hashes.json"
+    def hash_cache_path(self, collection: str | None = None) -> Path:
+        return self.root / (f"raw_hashes-{collection}.json" if collection else "raw_hashes.json")
 
-    def load_hash_cache(self) -> dict:
+    def load_hash_cache(self, collection: str | None = None) -> dict:
         """{raw_path: (stat key, sha256)} of the last run's files: lets an incremental run skip
         re-reading unchanged files. Only a cache: anything unreadable means an empty one."""
         try:
-            return {path: (tuple(key), sha) for path, (key, sha) in json.loads(self.hash_cache_path.read_text()).items()}
+            cached = json.loads(self.hash_cache_path(collection).read_text())
+            return {path: (tuple(key), sha) for path, (key, sha) in cached.items()}
         except (OSError, ValueError, TypeError):
             return {}
 
-    def save_hash_cache(self, hashes: dict) -> None:
+    def save_hash_cache(self, hashes: dict, collection: str | None = None) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.hash_cache_path.with_suffix(".tmp")
+        path = self.hash_cache_path(collection)
+        tmp = path.with_suffix(f".tmp-{os.getpid()}")
         tmp.write_text(json.dumps(hashes, sort_keys=True))
-        tmp.replace(self.hash_cache_path)
+        tmp.replace(path)
+
+    def staging_for(self, collection: str | None) -> Path:
+        """Where a run of `collection` stages: each collection has its own, so cleaning up after
+        a killed run never touches another collection's live run."""
+        return self.staging / (f"collection-{collection}" if collection else "runs")
 
     @contextmanager
-    def run_lock(self) -> Iterator[None]:
-        """Exclusive lock for a run: a second run on the same warehouse fails fast and clearly."""
+    def run_lock(self, collection: str | None = None) -> Iterator[None]:
+        """Exclusive lock for a run (of one collection): a second run on the same warehouse (and
+        collection) fails fast and clearly. Runs of different collections may overlap."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+") as handle:
+        lock_path = self.lock_path.with_name(f".run-{collection}.lock") if collection else self.lock_path
+        with open(lock_path, "a+") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 handle.seek(0)
                 holder = handle.read().strip() or "another process"
                 raise WarehouseError(
-                    f"warehouse {self.root} is busy: a run is in progress ({holder}); "
+                    f"warehouse {self.root}{f' (collection {collection})' if collection else ''} "
+                    f"is busy: a run is in progress ({holder}); "
                     "try again when it has finished"
                 ) from None
             handle.seek(0)
@@ -183,19 +266,44 @@ def current_snapshot(con: duckdb.DuckDBPyConnection) -> int | None:
     return int(row[0]) if row and row[0] is not None else None
 
 
-def inventory_rejects(con: duckdb.DuckDBPyConnection, paths_in_raw: set[str]) -> set[tuple[str, str, str]]:
-    """Stored rejects that are not about a file in the raw folder (sidecar, unreadable files)."""
+def in_collection(collection: str | None, column: str = "raw_path") -> str:
+    """SQL condition: the row's raw file belongs to `collection` (None: the whole warehouse)."""
+    return f"starts_with({column}, {_quote(collection + '/')})" if collection else "true"
+
+
+def check_collection_use(con: duckdb.DuckDBPyConnection, collection: str | None) -> None:
+    """A warehouse is written either whole (one raw folder) or by collections: a whole-folder
+    run would take the collections' files for deleted ones, and the other way round."""
+    if "runs" not in existing_tables(con):
+        return
+    used = {row[0] for row in con.execute("SELECT DISTINCT collection FROM runs").fetchall()}
+    if collection is None and used - {None}:
+        names = ", ".join(sorted(used - {None}))
+        raise WarehouseError(f"this warehouse is written by collections ({names}): run with --collection NAME")
+    if collection is not None and None in used:
+        raise WarehouseError("this warehouse is written from one raw folder without --collection: "
+                             "collections need a warehouse of their own")
+
+
+def inventory_rejects(
+    con: duckdb.DuckDBPyConnection, paths_in_raw: set[str], collection: str | None = None
+) -> set[tuple[str, str, str]]:
+    """Stored rejects of the collection that are not about a file in the raw folder (sidecar,
+    unreadable files)."""
     if "rejects" not in existing_tables(con):
         return set()
-    rows = con.execute("SELECT raw_path, error_kind, message FROM rejects").fetchall()
+    rows = con.execute(f"SELECT raw_path, error_kind, message FROM rejects WHERE {in_collection(collection)}").fetchall()
     return {tuple(r) for r in rows if r[0] not in paths_in_raw}
 
 
-def file_state(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, str]]:
-    """{raw_path: (raw_sha256, pipeline_version)} of every file read (the files table)."""
+def file_state(con: duckdb.DuckDBPyConnection, collection: str | None = None) -> dict[str, tuple[str | None, str]]:
+    """{raw_path: (raw_sha256, pipeline_version)} of every file read (the files table), in the
+    collection or the whole warehouse."""
     if "files" not in existing_tables(con):
         return {}
-    rows = con.execute("SELECT raw_path, raw_sha256, pipeline_version FROM files").fetchall()
+    rows = con.execute(
+        f"SELECT raw_path, raw_sha256, pipeline_version FROM files WHERE {in_collection(collection)}"
+    ).fetchall()
     return {path: (sha, version) for path, sha, version in rows}
 
 
@@ -297,13 +405,15 @@ def diff(wh: Warehouse, old: int, new: int) -> dict[str, list[tuple]]:
 
 
 def repeat_plan(
-    wh: Warehouse, fingerprints: list[Path], gone_paths: list[str], min_docs: int
+    wh: Warehouse, fingerprints: list[Path], gone_paths: list[str], min_docs: int,
+    collection: str | None = None,
 ) -> tuple[dict[str, set[int]], list[str]]:
     """Lines repeated across a source's distinct documents after this run, and the unchanged files
     whose output that changes (they hold a line that starts or stops being a repeat).
 
     `fingerprints` are staged line_index rows of the files about to be processed;
-    `gone_paths` are raw files whose documents this run replaces or deletes.
+    `gone_paths` are raw files whose documents this run replaces or deletes. Repeats are counted
+    within the collection, so its rows do not depend on when other collections commit.
     """
     stored = wh.exists()
     with (wh.connect(read_only=True, bounded=True) if stored else duckdb.connect()) as con:
@@ -314,9 +424,11 @@ def repeat_plan(
                         "(version_id VARCHAR, source_id VARCHAR, text_sha256 VARCHAR, line_hash BIGINT)")
             con.execute("CREATE TEMP TABLE old_docs (version_id VARCHAR, raw_path VARCHAR)")
         else:
+            con.execute("CREATE TEMP TABLE old_docs AS SELECT version_id, raw_path FROM documents "
+                        f"WHERE {in_collection(collection)}")
             con.execute("CREATE TEMP TABLE old_index AS "
-                        "SELECT version_id, source_id, text_sha256, line_hash FROM line_index")
-            con.execute("CREATE TEMP TABLE old_docs AS SELECT version_id, raw_path FROM documents")
+                        "SELECT version_id, source_id, text_sha256, line_hash FROM line_index"
+                        + ("" if collection is None else " WHERE version_id IN (SELECT version_id FROM old_docs)"))
         _temp_list(con, "gone_paths", "raw_path", gone_paths)
         con.execute("CREATE TEMP TABLE gone AS SELECT version_id FROM old_docs "
                     "WHERE raw_path IN (SELECT raw_path FROM gone_paths)")
@@ -386,15 +498,17 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, table: str, files: list[Path]
         con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM read_parquet({paths})")
 
 
-def _replace_sources(con: duckdb.DuckDBPyConnection, sources: list[SourceInfo]) -> None:
-    rows = [(s.source_id, s.name, s.kind, s.homepage, s.notes) for s in sources]
-    current = con.execute(
-        "SELECT source_id, name, kind, homepage, notes FROM sources ORDER BY source_id"
-    ).fetchall()
-    if current == sorted(rows):
+def _replace_sources(con: duckdb.DuckDBPyConnection, sources: list[SourceInfo], only_these: bool) -> None:
+    """Make the sources table hold `sources`: all of it, or (`only_these`, a collection's run)
+    just those source ids, leaving other collections' sources alone."""
+    rows = sorted((s.source_id, s.name, s.kind, s.homepage, s.notes) for s in sources)
+    _temp_list(con, "run_sources", "source_id", [row[0] for row in rows])
+    which = "WHERE source_id IN (SELECT source_id FROM run_sources)" if only_these else ""
+    current = con.execute(f"SELECT source_id, name, kind, homepage, notes FROM sources {which} ORDER BY ALL").fetchall()
+    if current == rows:
         return
-    con.execute("DELETE FROM sources")
-    con.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?)", sorted(rows))
+    con.execute(f"DELETE FROM sources {which}")
+    con.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?)", rows)
 
 
 # Which version of a document is the latest, and which first had a given clean text: both
@@ -421,23 +535,48 @@ def refresh_version_flags(con: duckdb.DuckDBPyConnection) -> int:
     return updated
 
 
+COMMIT_ATTEMPTS = 8  # against a busy shared catalog; waits of 0.25 s doubling, with jitter
+
+
 def publish(
     wh: Warehouse,
     staged: dict[str, list[Path]],
     replace_paths: list[str],
     sources: list[SourceInfo],
     run_row: dict,
+    collection: str | None = None,
+    on_retry=lambda message: None,
 ) -> int:
     """Commit a run in ONE DuckLake transaction: replace rows of `replace_paths` with the
     staged shards, refresh sources, append the run row (with the number of sentences deleted).
     Returns the new snapshot id.
 
-    Nothing is visible to readers until COMMIT; any error rolls the whole run back.
+    Nothing is visible to readers until COMMIT; any error rolls the whole run back. When another
+    writer committed first, the whole transaction is done again on top of its snapshot (after a
+    growing, jittered wait), so flags and the run's snapshot id are computed on what is committed.
     """
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            return _publish_once(wh, staged, replace_paths, sources, run_row, collection)
+        except duckdb.TransactionException as exc:
+            if attempt == COMMIT_ATTEMPTS:
+                raise CommitConflict(
+                    f"other runs committed first {attempt} times in a row; nothing was committed: "
+                    f"run again ({str(exc).splitlines()[0]})"
+                ) from exc
+            wait = 0.25 * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+            on_retry(f"another writer committed first; publishing again in {wait:.1f} s "
+                     f"(attempt {attempt + 1} of {COMMIT_ATTEMPTS})")
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _publish_once(wh, staged, replace_paths, sources, run_row, collection) -> int:
     con = wh.connect(read_only=False)
     try:
         con.execute("BEGIN TRANSACTION")
         _ensure_tables(con)
+        check_collection_use(con, collection)
         base = current_snapshot(con)
         snapshot_id = (base or 0) + 1
         if replace_paths:
@@ -452,8 +591,9 @@ def publish(
             _insert_staged(con, table, staged.get(table, []))
         if replace_paths or staged.get("documents"):
             refresh_version_flags(con)
-        _replace_sources(con, sources)
-        row = dict({"n_sentences_deleted": 0}, **run_row, base_snapshot_id=base, snapshot_id=snapshot_id)
+        _replace_sources(con, sources, only_these=collection is not None)
+        row = dict({"n_sentences_deleted": 0}, **run_row, base_snapshot_id=base, snapshot_id=snapshot_id,
+                   collection=collection)
         row["stage_seconds"] = json.dumps(row["stage_seconds"], sort_keys=True)
         columns = schemas.table("runs").column_names
         con.execute(

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,3 +43,35 @@ def corpus(*args: str, expect: int = 0) -> str:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     assert result.exit_code == expect, result.output
     return result.output
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """The URL of a new, empty database on the test PostgreSQL server, dropped afterwards.
+
+    The server is $CORPUS_TEST_POSTGRES (a URL; `.ci/run` starts one with
+    scripts/postgres-test-server). Without it the test is skipped, unless
+    $CORPUS_REQUIRE_POSTGRES is set (as in CI), where it fails.
+    """
+    server = os.environ.get("CORPUS_TEST_POSTGRES")
+    if not server:
+        reason = "no test PostgreSQL server: set CORPUS_TEST_POSTGRES (see scripts/postgres-test-server)"
+        if os.environ.get("CORPUS_REQUIRE_POSTGRES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = f"corpus_{uuid.uuid4().hex[:12]}"
+    _psql(server, f"CREATE DATABASE {name}")
+    try:
+        yield server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        _psql(server, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def _psql(url: str, command: str) -> None:
+    subprocess.run(["psql", url, "-qX", "-v", "ON_ERROR_STOP=1", "-c", command], check=True, capture_output=True)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url

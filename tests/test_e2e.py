@@ -5,11 +5,12 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLE, corpus
+from tests.conftest import SAMPLE, corpus, postgres_database
 
 OFFSET_MISMATCHES = (
     "SELECT count(*) AS bad FROM sentences s JOIN documents d USING (version_id) "
@@ -21,9 +22,11 @@ def sql_json(wh: Path, query: str) -> list[dict]:
     return json.loads(corpus("sql", "--warehouse", str(wh), "--format", "json", query))
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The sample plus three bad files, run twice into one warehouse."""
+@pytest.fixture(scope="module", params=["embedded", "postgres"])
+def built(request, tmp_path_factory):
+    """The sample plus three bad files, run twice into one warehouse, whose catalog is the
+    embedded SQLite file or a PostgreSQL database. Only the first run names the catalog: every
+    later command finds it through the warehouse folder."""
     tmp = tmp_path_factory.mktemp("e2e")
     raw = tmp / "raw"
     shutil.copytree(SAMPLE, raw)
@@ -31,10 +34,21 @@ def built(tmp_path_factory):
     (raw / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     (raw / "invalid-utf8.txt").write_bytes(bytes(range(0x80, 0x100)) * 8)
     wh = tmp / "wh"
-    first = corpus("run", str(raw), "--warehouse", str(wh), expect=3)  # completed with rejects
-    sentences_after_first = sql_json(wh, "SELECT * FROM sentences ORDER BY sentence_id")
-    second = corpus("run", str(raw), "--warehouse", str(wh))
-    return wh, first, second, sentences_after_first
+    with ExitStack() as stack:
+        catalog = [] if request.param == "embedded" else ["--catalog", stack.enter_context(postgres_database())]
+        first = corpus("run", str(raw), "--warehouse", str(wh), *catalog, expect=3)  # completed with rejects
+        sentences_after_first = sql_json(wh, "SELECT * FROM sentences ORDER BY sentence_id")
+        second = corpus("run", str(raw), "--warehouse", str(wh))
+        yield wh, first, second, sentences_after_first
+
+
+def test_the_catalog_is_where_the_first_run_put_it(built, request):
+    wh, *_ = built
+    if request.node.callspec.params["built"] == "embedded":
+        assert (wh / "catalog.sqlite").exists() and not (wh / "catalog.url").exists()
+    else:
+        assert not (wh / "catalog.sqlite").exists()
+        assert (wh / "catalog.url").read_text().startswith("postgresql://")
 
 
 def test_first_run_prints_summary_and_example_query(built):
@@ -189,3 +203,17 @@ def test_bad_sql_is_a_clear_error(built, tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("corpus: error: SQL failed: Catalog Error")
     assert "Traceback" not in result.stderr
+
+
+def test_diff_and_release_read_the_same_catalog(built):
+    wh, *_ = built
+    assert json.loads(corpus("diff", "1", "2", "--warehouse", str(wh), "--format", "json")) == [
+        {"change": kind, "count": 0} for kind in (
+            "documents added", "documents removed", "documents changed", "sentences added", "sentences removed")
+    ]
+    added = json.loads(corpus("diff", "0", "1", "--warehouse", str(wh), "--format", "json"))
+    assert added[0] == {"change": "documents added", "count": 11}
+    assert "released 1.0.0" in corpus("release", "1.0.0", "--warehouse", str(wh))
+    assert "all files match" in corpus("verify", str(wh / "releases" / "1.0.0"))
+    manifest = json.loads((wh / "releases" / "1.0.0" / "manifest.json").read_text())
+    assert manifest["snapshot_id"] == 2 and manifest["row_counts"]["sentences"] == 1358

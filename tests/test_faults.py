@@ -62,10 +62,10 @@ def test_sigkill_at_any_point_keeps_the_previous_snapshot(raw_two_states):
     for point in ["processing", "staged", "publish"]:
         assert killed_run(raw, wh, point) == -signal.SIGKILL, point
         assert snapshot_of(wh) == before, f"warehouse changed after a kill at {point}"
-        assert any(Warehouse(wh).staging.iterdir()), "the dead run left its staging behind"
+        assert any(Warehouse(wh).staging_for(None).iterdir()), "the dead run left its staging behind"
 
     corpus("run", str(raw), "--warehouse", str(wh))
-    assert not any(Warehouse(wh).staging.iterdir()), "leftover staging was not cleaned"
+    assert not any(Warehouse(wh).staging_for(None).iterdir()), "leftover staging was not cleaned"
     reference = tmp / "reference"
     corpus("run", str(raw), "--warehouse", str(reference))
     after, expected = snapshot_of(wh), snapshot_of(reference)

@@ -328,7 +328,7 @@ def test_a_full_disk_fails_the_run_clearly_and_keeps_the_previous_snapshot(tmp_p
     # that is the orchestrator's log, kept for operators).
     assert "No space left on device" in _error_line(result)
     assert _snapshot_and_sentences(wh) == before
-    assert not any((wh / "staging").iterdir())  # the failed run's staging was freed
+    assert not any((wh / "staging" / "runs").iterdir())  # the failed run's staging was freed
 
 
 def test_a_real_full_filesystem_keeps_the_previous_snapshot(tmp_path, sample_copy):
