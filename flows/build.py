@@ -125,14 +125,14 @@ def shard_task(raw_dir: Path, files, sources, repeats, staging: Path, shard: int
     return _in_pool(process_shard, raw_dir, files, sources, repeats, staging, shard)
 
 
-def _not_a_lost_race(task, task_run, state) -> bool:
-    return not isinstance(state.result(raise_on_failure=False), warehouse.CommitConflict)
+def _transient(task, task_run, state) -> bool:
+    return warehouse.is_transient(state.result(raise_on_failure=False))
 
 
-# A failed publish rolled back; retried with backoff (e.g. a catalog briefly locked). Losing
-# commit races to other writers is retried inside publish itself, and not again here.
+# A failed publish rolled back; retried with backoff when the error may pass (a catalog briefly
+# locked or unreachable). Losing commit races to other writers is retried inside publish itself.
 @task(name="publish", persist_result=False, cache_policy=NO_CACHE, retries=3,
-      retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_condition_fn=_not_a_lost_race)
+      retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_condition_fn=_transient)
 def publish_task(wh, staged, replace_paths, sources, run_row, collection) -> int:
     return warehouse.publish(wh, staged, replace_paths, sources, run_row, collection,
                              on_retry=get_run_logger().warning)

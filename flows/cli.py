@@ -144,7 +144,8 @@ def main() -> None:
 @warehouse_options
 @click.option("--shard-size", default=0, show_default=True,
               help="Files per shard task (0: automatic, 50-1000 from the number of files).")
-@click.option("--workers", default=0, show_default=True, help="Worker processes (0: one per core; 1: no pool).")
+@click.option("--workers", default=0, show_default=True, envvar="CORPUS_WORKERS",
+              help="Worker processes (0: one per core; 1: no pool).")
 @click.option("--dask", "dask_address", default=None, metavar="ADDRESS|local",
               help="Run the shard tasks on the Dask scheduler at ADDRESS (tcp://host:8786), or on a "
                    "LocalCluster of --workers processes with 'local'.")

@@ -44,6 +44,15 @@ class CommitConflict(WarehouseError):
     """Other runs kept committing first: this run committed nothing and can simply be run again."""
 
 
+# Errors that a later attempt may not meet: a catalog briefly locked by another process, a
+# catalog server restarting. Anything else (a full disk, a schema mismatch) would fail again.
+TRANSIENT_ERRORS = ("database is locked", "Unable to connect to Postgres", "server closed the connection")
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    return isinstance(exc, (duckdb.Error, WarehouseError)) and any(t in str(exc) for t in TRANSIENT_ERRORS)
+
+
 POSTGRES_SCHEMES = ("postgres://", "postgresql://")
 COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 

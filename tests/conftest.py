@@ -21,12 +21,32 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def pytest_configure(config):
-    home = Path(os.environ.get("CORPUS_TEST_HOME", "/tmp/corpus-test-home"))
+    # One home per pytest-xdist worker: each runs its own temporary Prefect servers.
+    home = Path(os.environ.get("CORPUS_TEST_HOME", "/tmp/corpus-test-home")) / os.environ.get("PYTEST_XDIST_WORKER", "main")
     home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ.pop("PREFECT_API_URL", None)
     os.environ.pop("CORPUS_WAREHOUSE", None)
+    # Runs work in the test process unless a test asks for worker processes (tests/test_workers):
+    # spawning a pool re-imports the pipeline in every worker, for every run.
+    os.environ["CORPUS_WORKERS"] = "1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_api():
+    """One temporary Prefect server for the whole session (per xdist worker), used by in-process
+    runs and, through PREFECT_API_URL, by the `corpus` processes tests start: each run would
+    otherwise start and stop a server of its own, which costs more than the run itself."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()
+        try:
+            yield
+        finally:
+            os.environ.pop("PREFECT_API_URL", None)
 
 
 @pytest.fixture

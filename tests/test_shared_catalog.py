@@ -46,7 +46,7 @@ OBSERVE = ("SELECT (SELECT id FROM lake.current_snapshot()), (SELECT count(*) FR
 
 def _reader_loop(wh: Warehouse, stop: threading.Event, seen: list) -> None:
     """Read (snapshot, documents, sentences, runs) in one transaction, over and over."""
-    while not stop.is_set():
+    while not stop.wait(0.05):
         try:
             con = wh.connect(read_only=True)
         except WarehouseError:  # no catalog yet
