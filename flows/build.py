@@ -27,7 +27,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Cancelled, Completed, Failed
 from prefect.tasks import exponential_backoff
 
-from . import __version__, report, schemas, warehouse
+from . import __version__, report, schemas, search, warehouse
 from .faults import fault_point
 from .ingest import inventory
 from .pipeline import (
@@ -136,6 +136,16 @@ def _transient(task, task_run, state) -> bool:
 def publish_task(wh, staged, replace_paths, sources, run_row, collection) -> int:
     return warehouse.publish(wh, staged, replace_paths, sources, run_row, collection,
                              on_retry=get_run_logger().warning)
+
+
+@task(name="search-index", persist_result=False, cache_policy=NO_CACHE)
+def index_task(wh, snapshot_id: int) -> None:
+    """The full-text index of the new snapshot. The run is committed already: an index that
+    fails to build is only logged (`corpus search` builds a missing one itself)."""
+    try:
+        search.build_index(wh, snapshot_id)
+    except Exception as exc:  # noqa: BLE001 (the data is safe; searching will retry)
+        get_run_logger().warning("search index of snapshot %d not built: %s: %s", snapshot_id, type(exc).__name__, exc)
 
 
 def _utcnow() -> datetime:
@@ -276,7 +286,9 @@ def _stage_and_publish(run: _Run):
     }
     rejects = _staged_rejects(staged["rejects"])
     snapshot_id = publish_task(run.wh, staged, sorted(replace_paths), found.sources, run_row, run.collection)
-    run.lap("publish", mark)
+    mark = run.lap("publish", mark)
+    index_task(run.wh, snapshot_id)
+    run.lap("index", mark)
     counts["n_sentences_deleted"] = _sentences_deleted(run.wh, snapshot_id)
     create_markdown_artifact(
         key="corpus-run-report",

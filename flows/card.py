@@ -40,7 +40,7 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return lines + [""]
 
 
-def dataset_card(manifest: dict, stats: dict) -> str:
+def dataset_card(manifest: dict, stats: dict, chart_files: list[str] = ()) -> str:
     version, counts = manifest["version"], manifest["row_counts"]
     descriptions = dict(catalogue())
     lines = [
@@ -85,6 +85,7 @@ def dataset_card(manifest: dict, stats: dict) -> str:
         "",
         *_table(["section", "sentences"], [[k, n] for k, n in stats["sections"].most_common()]),
         *_table(["language", "sentences"], [[k, n] for k, n in stats["languages"].most_common()]),
+        *_charts(chart_files),
         "## Schema",
         "",
         schemas.markdown_reference(),
@@ -128,6 +129,17 @@ def dataset_card(manifest: dict, stats: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _charts(chart_files: list[str]) -> list[str]:
+    if not chart_files:
+        return []
+    from .charts import CHARTS
+
+    lines = ["## Charts", ""]
+    for path in chart_files:
+        lines += [f"![{CHARTS[Path(path).stem][0]}]({path})", ""]
+    return lines
 
 
 def changelog(manifest: dict, previous: dict | None, changes: dict[str, list]) -> str:

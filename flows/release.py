@@ -146,9 +146,11 @@ def release(wh: warehouse.Warehouse, version: str, snapshot: int | None = None) 
             "row_counts": counts,
             "files": _file_entries(staging, data_files),
         }
+        chart_files = _write_charts(staging)
+        manifest["files"] += _file_entries(staging, chart_files)
         stats = card.statistics(staging)
         docs = {
-            "README.md": card.dataset_card(manifest, stats),
+            "README.md": card.dataset_card(manifest, stats, chart_files),
             "CHANGELOG.md": card.changelog(manifest, previous, changes),
             "croissant.json": json.dumps(card.croissant(manifest), indent=1, ensure_ascii=False) + "\n",
         }
@@ -162,6 +164,22 @@ def release(wh: warehouse.Warehouse, version: str, snapshot: int | None = None) 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _write_charts(folder: Path) -> list[str]:
+    """The dataset's charts as SVG files under folder/charts/, drawn from the released Parquet
+    files (the same charts as `corpus report`); their paths relative to the folder."""
+    from .charts import charts, parquet_connection
+
+    con = parquet_connection(folder)
+    try:
+        svgs = charts(con)
+    finally:
+        con.close()
+    (folder / "charts").mkdir()
+    for name, svg in svgs.items():
+        (folder / "charts" / f"{name}.svg").write_text(svg, encoding="utf-8")
+    return [f"charts/{name}.svg" for name in svgs]
 
 
 # --- checking and fetching -------------------------------------------------------------------

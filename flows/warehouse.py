@@ -73,7 +73,7 @@ def check_collection(name: str | None) -> str | None:
     return name
 
 
-def _extension_path(name: str) -> Path:
+def extension_path(name: str) -> Path:
     """The extension binary shipped in the duckdb-extension-<name> wheel (no download)."""
     package = f"duckdb_extension_{name}"
     spec = find_spec(package)
@@ -88,10 +88,11 @@ def _extension_path(name: str) -> Path:
 
 def load_extensions(con: duckdb.DuckDBPyConnection, *names: str) -> None:
     for name in names:
-        con.execute(f"LOAD '{_extension_path(name)}'")
+        con.execute(f"LOAD '{extension_path(name)}'")
 
 
-def _quote(value: str) -> str:
+def quote(value: str) -> str:
+    """A SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -176,7 +177,7 @@ class Warehouse:
         # Data files must be found by the same path from every host sharing a PostgreSQL catalog.
         data_path = self.data_path.resolve() if postgres else self.data_path
         options = ["READ_ONLY"] if read_only else [
-            f"DATA_PATH {_quote(str(data_path) + os.sep)}",
+            f"DATA_PATH {quote(str(data_path) + os.sep)}",
             "DATA_INLINING_ROW_LIMIT 0",
         ]
         if not read_only:
@@ -186,7 +187,7 @@ class Warehouse:
             con.execute("SET ducklake_max_retry_count = 0")
         if snapshot is not None:
             options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
-        attach = f"ATTACH {_quote(self.catalog_uri())} AS {LAKE} ({', '.join(options)})"
+        attach = f"ATTACH {quote(self.catalog_uri())} AS {LAKE} ({', '.join(options)})"
         for attempt in range(1, 6):
             try:
                 con.execute(attach)
@@ -204,9 +205,9 @@ class Warehouse:
         return con
 
     def bound_memory(self, con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(f"SET memory_limit = {_quote(WRITE_MEMORY_LIMIT)}")
+        con.execute(f"SET memory_limit = {quote(WRITE_MEMORY_LIMIT)}")
         # One spill folder per process: several writers may share the warehouse folder.
-        con.execute(f"SET temp_directory = {_quote(str(self.staging / f'duckdb-spill-{os.getpid()}'))}")
+        con.execute(f"SET temp_directory = {quote(str(self.staging / f'duckdb-spill-{os.getpid()}'))}")
 
     def hash_cache_path(self, collection: str | None = None) -> Path:
         return self.root / (f"raw_hashes-{collection}.json" if collection else "raw_hashes.json")
@@ -277,7 +278,7 @@ def current_snapshot(con: duckdb.DuckDBPyConnection) -> int | None:
 
 def in_collection(collection: str | None, column: str = "raw_path") -> str:
     """SQL condition: the row's raw file belongs to `collection` (None: the whole warehouse)."""
-    return f"starts_with({column}, {_quote(collection + '/')})" if collection else "true"
+    return f"starts_with({column}, {quote(collection + '/')})" if collection else "true"
 
 
 def check_collection_use(con: duckdb.DuckDBPyConnection, collection: str | None) -> None:
@@ -442,7 +443,7 @@ def repeat_plan(
         con.execute("CREATE TEMP TABLE gone AS SELECT version_id FROM old_docs "
                     "WHERE raw_path IN (SELECT raw_path FROM gone_paths)")
         fresh = "SELECT version_id, source_id, text_sha256, line_hash FROM " + (
-            f"read_parquet([{', '.join(_quote(str(p)) for p in fingerprints)}])" if fingerprints
+            f"read_parquet([{', '.join(quote(str(p)) for p in fingerprints)}])" if fingerprints
             else "old_index WHERE false"
         )
         con.execute(
@@ -503,7 +504,7 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, table: str, files: list[Path]
     shards of a 1 GB build ran out of a 768 MB limit)."""
     columns = ", ".join(schemas.table(table).column_names)
     for start in range(0, len(files), INSERT_SHARDS):
-        paths = "[" + ", ".join(_quote(str(p)) for p in files[start : start + INSERT_SHARDS]) + "]"
+        paths = "[" + ", ".join(quote(str(p)) for p in files[start : start + INSERT_SHARDS]) + "]"
         con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM read_parquet({paths})")
 
 

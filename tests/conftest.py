@@ -95,3 +95,12 @@ def _psql(url: str, command: str) -> None:
 def postgres_url() -> Iterator[str]:
     with postgres_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(tmp_path_factory) -> Path:
+    """raw/sample built once (per xdist worker) into a warehouse that tests only read: the
+    sample build the README's cookbook shows."""
+    wh = tmp_path_factory.mktemp("sample-build") / "wh"
+    corpus("run", str(SAMPLE), "--warehouse", str(wh))
+    return wh

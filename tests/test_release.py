@@ -44,6 +44,7 @@ def test_release_folder_is_complete_and_checkable_with_sha256sum(released):
     assert manifest["row_counts"]["documents"] == 3
     assert {f["path"] for f in manifest["files"]} == {
         *(f"data/{t}/{t}.parquet" for t in rel.RELEASE_TABLES), "README.md", "CHANGELOG.md", "croissant.json",
+        *(f"charts/{name}.svg" for name in ("sources", "sentence-lengths", "languages", "removals", "growth")),
     }
     check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -51,6 +52,19 @@ def test_release_folder_is_complete_and_checkable_with_sha256sum(released):
     for heading in ["## Sources", "## Collection and cleaning", "## Schema", "## Known limitations", "## How to load it"]:
         assert heading in card
     assert "| `sentence_id` | string | no |" in card and "Socialist Worker" in card
+    assert "![Removals per rule](charts/removals.svg)" in card
+    assert "Lines removed, by rule" in (folder / "charts" / "removals.svg").read_text()
+
+
+def test_the_release_charts_are_the_reports_charts(released):
+    """Drawn from the released Parquet files, they equal those drawn from the warehouse."""
+    from flows.charts import charts
+
+    _, _, wh, folder = released
+    snapshot = json.loads((folder / "manifest.json").read_text())["snapshot_id"]
+    with Warehouse(wh).connect(snapshot=snapshot) as con:
+        drawn = charts(con)
+    assert all((folder / "charts" / f"{name}.svg").read_text() == svg for name, svg in drawn.items())
 
 
 def test_croissant_metadata_validates_with_mlcroissant(released):

@@ -1,0 +1,64 @@
+"""Shell: the official DuckDB command line on the warehouse.
+
+Takes a warehouse (and optionally a snapshot); gives the init script that loads the extensions
+from their wheels, attaches the lake read-only and makes every table a view of the same name,
+and runs the `duckdb` program of the duckdb-cli package (same version as the library, so the
+same extension binaries load) with it. Read-only: it works while a run is writing, and sees the
+last committed snapshot when it starts.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import schemas
+from .warehouse import LAKE, Warehouse, WarehouseError, extension_path, check_snapshot, quote
+
+
+def init_script(wh: Warehouse, at: int | None = None) -> str:
+    if not wh.exists():
+        raise WarehouseError(f"no warehouse at {wh.root}: run `corpus run RAW_DIR --warehouse {wh.root}` first")
+    if at is not None:
+        with wh.connect(read_only=True) as con:
+            check_snapshot(con, at)
+    catalog_extension = "postgres_scanner" if wh.postgres_url() else "sqlite_scanner"
+    options = ["READ_ONLY"] + ([f"SNAPSHOT_VERSION {int(at)}"] if at is not None else [])
+    lines = [
+        f"-- corpus shell: warehouse {wh.root.resolve()}, read-only"
+        + (f", as of snapshot {at}" if at is not None else ", latest snapshot when opened"),
+        "-- Run it yourself with: duckdb -init THIS_FILE",
+        "SET autoinstall_known_extensions = false;",
+        "SET autoload_known_extensions = false;",
+        *(f"LOAD {quote(str(extension_path(name)))};" for name in ("ducklake", catalog_extension, "fts")),
+        f"ATTACH {quote(_absolute_catalog(wh))} AS {LAKE} ({', '.join(options)});",
+        *(f"CREATE VIEW {table} AS FROM {LAKE}.{table};" for table in schemas.tables()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _absolute_catalog(wh: Warehouse) -> str:
+    """The catalog URI with an absolute path: the init script may be run from anywhere."""
+    return wh.catalog_uri() if wh.postgres_url() else f"ducklake:sqlite:{wh.catalog.resolve()}"
+
+
+def duckdb_program() -> str:
+    """The duckdb-cli package's `duckdb`, next to this Python (the one of the same version)."""
+    found = shutil.which("duckdb", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise WarehouseError("the duckdb program is missing: install the duckdb-cli package "
+                             "(pip install -c constraints.txt -e .)")
+    return found
+
+
+def run_shell(wh: Warehouse, at: int | None, arguments: list[str]) -> int:
+    """Run the DuckDB CLI with the init script (standard input, output and error are the
+    caller's: interactive at a terminal, or a piped script). Its exit status."""
+    script = init_script(wh, at)
+    with tempfile.TemporaryDirectory(prefix="corpus-shell-") as folder:
+        init = Path(folder) / "init.sql"
+        init.write_text(script)
+        return subprocess.run([duckdb_program(), "-init", str(init), *arguments]).returncode

@@ -1,0 +1,88 @@
+"""Full-text search (BM25 over the sentences) and keyword in context."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from flows import search, warehouse
+from flows.records import SourceInfo
+from flows.warehouse import Warehouse
+from tests.conftest import corpus
+from tests.test_warehouse import _row, _stage
+
+TEXT = ("The river flooded the old mill in March. The river was calm in May. "
+        "An old barn stood by the road. Nobody mentioned anything else.")
+
+
+def _warehouse(tmp_path: Path) -> Warehouse:
+    wh = Warehouse(tmp_path / "wh")
+    warehouse.publish(wh, _stage(tmp_path, "a.txt", TEXT), ["a.txt"], [SourceInfo("src")], _row("r1"))
+    return wh
+
+
+def test_a_sentence_with_all_the_words_ranks_above_one_with_one(tmp_path):
+    wh = _warehouse(tmp_path)
+    columns, rows = search.search(wh, "river mill")
+    texts = [row[columns.index("text")] for row in rows]
+    assert texts == ["The river flooded the old mill in March.", "The river was calm in May."]
+    scores = [row[0] for row in rows]
+    assert scores[0] > scores[1]
+
+
+def test_stemming_and_case_are_ignored_and_unknown_words_find_nothing(tmp_path):
+    wh = _warehouse(tmp_path)
+    _, rows = search.search(wh, "FLOODING Rivers")
+    assert rows[0][1] == "The river flooded the old mill in March."
+    assert search.search(wh, "zeppelin")[1] == []
+
+
+def test_filters_limit_and_the_index_belongs_to_its_snapshot(tmp_path):
+    wh = _warehouse(tmp_path)
+    assert search.search(wh, "river", source="other")[1] == []
+    assert len(search.search(wh, "river", limit=1)[1]) == 1
+    assert [p.name for p in (wh.root / "search").iterdir()] == ["sentences-1.duckdb"]
+    warehouse.publish(wh, _stage(tmp_path, "a.txt", "A zeppelin over the river.", shard=2), ["a.txt"],
+                      [SourceInfo("src")], _row("r2"))
+    assert [r[1] for r in search.search(wh, "zeppelin")[1]] == ["A zeppelin over the river."]
+    assert [p.name for p in (wh.root / "search").iterdir()] == ["sentences-2.duckdb"]  # the old one went
+    assert search.search(wh, "zeppelin", at=1)[1] == []  # built in memory for snapshot 1
+    assert len(search.search(wh, "river", at=1)[1]) == 2
+
+
+def test_a_run_builds_the_index_of_its_snapshot(sample_warehouse):
+    assert [p.name for p in (sample_warehouse / "search").glob("*.duckdb")] == ["sentences-1.duckdb"]
+    rows = json.loads(corpus("search", "socialism one country", "--warehouse", str(sample_warehouse),
+                             "--format", "json", "--limit", "3"))
+    assert rows[0]["text"] == "Socialism in one country"
+    assert {r["source_id"] for r in rows} == {"communist_revolution"}
+    assert set(rows[0]) == {"score", "text", "title", "source_id", "published", "lang", "sentence_id"}
+
+
+def test_kwic_lines_up_the_matches(sample_warehouse):
+    output = corpus("kwic", "Socialism in ONE country", "--warehouse", str(sample_warehouse), "--width", "40")
+    lines = output.splitlines()
+    assert len(lines) == 7
+    starts = {line.index(" | ") for line in lines}
+    assert starts == {40}, "the match column must start at the same position on every line"
+    assert all(line[43:67].lower() == "socialism in one country" for line in lines)
+
+
+def test_kwic_context_comes_from_the_clean_text_by_offsets(tmp_path):
+    wh = _warehouse(tmp_path)
+    (first, second) = search.kwic(wh, "the river", width=12)
+    assert (first.left, first.match, first.right) == ("", "The river", " flooded the")
+    assert (second.left, second.match, second.right) == ("l in March. ", "The river", " was calm in")
+    with wh.connect() as con:
+        (clean,) = con.execute("SELECT clean_text FROM documents").fetchone()
+    assert clean[second.char_start:second.char_start + 9] == "The river"
+    assert search.kwic_lines([second], 15) == ["   l in March.  | The river |  was calm in"]
+
+
+def test_kwic_exports_csv_and_json(sample_warehouse):
+    rows = list(csv.DictReader(io.StringIO(corpus("kwic", "one country", "--warehouse", str(sample_warehouse),
+                                                  "--format", "csv", "--limit", "2"))))
+    assert len(rows) == 2 and all(r["match"].lower() == "one country" for r in rows)
+    records = json.loads(corpus("kwic", "one country", "--warehouse", str(sample_warehouse), "--format", "json"))
+    assert set(records[0]) == {"left", "match", "right", "version_id", "char_start", "title", "source_id"}
+    assert len(records) > 2
