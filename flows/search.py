@@ -32,22 +32,18 @@ def index_path(wh: Warehouse, snapshot: int) -> Path:
     return index_folder(wh) / f"sentences-{int(snapshot)}.duckdb"
 
 
-def _connect(path: Path | str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(path), read_only=read_only,
-                         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+def _attach_index(con: duckdb.DuckDBPyConnection, index: Path | str, read_only: bool) -> None:
+    """Attach an index database (a file, or ':memory:') to a lake connection as the default
+    database: the full-text macros find their tables by unqualified names."""
     load_extensions(con, "fts")
-    return con
+    con.execute(f"ATTACH {quote(str(index))} AS search_index{' (READ_ONLY)' if read_only else ''}")
+    con.execute("USE search_index")
 
 
-def _fill_index(con: duckdb.DuckDBPyConnection, wh: Warehouse, snapshot: int) -> None:
-    lake = wh.connect(read_only=True, snapshot=snapshot)
-    try:
-        reader = lake.execute("SELECT sentence_id, text FROM sentences").to_arrow_reader(65_536)
-        con.execute("CREATE TABLE sentences (sentence_id VARCHAR PRIMARY KEY, text VARCHAR)")
-        for batch in reader:
-            con.execute("INSERT INTO sentences SELECT * FROM batch")
-    finally:
-        lake.close()
+def _fill_index(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
+    # Beside the text, what a search filters and shows: the top hits need no scan of the lake.
+    con.execute("CREATE TABLE sentences AS SELECT sentence_id, version_id, source_id, lang, text "
+                f"FROM {LAKE}.sentences AT (VERSION => {int(snapshot)}) ORDER BY sentence_id")
     con.execute(f"PRAGMA create_fts_index('sentences', 'sentence_id', 'text', {INDEX_OPTIONS})")
 
 
@@ -58,9 +54,10 @@ def build_index(wh: Warehouse, snapshot: int) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}")
     partial.unlink(missing_ok=True)
-    con = _connect(partial)
+    con = wh.connect(read_only=True)
     try:
-        _fill_index(con, wh, snapshot)
+        _attach_index(con, partial, read_only=False)
+        _fill_index(con, snapshot)
     finally:
         con.close()
     partial.replace(target)
@@ -71,32 +68,28 @@ def build_index(wh: Warehouse, snapshot: int) -> Path:
     return target
 
 
-def _resolve(wh: Warehouse, at: int | None) -> int:
-    with wh.connect(read_only=True) as con:
-        if at is None:
-            return current_snapshot(con)
-        check_snapshot(con, at)
-        return at
-
-
-def _index_connection(wh: Warehouse, snapshot: int) -> duckdb.DuckDBPyConnection:
-    """The index of `snapshot` with the lake attached at that snapshot: the stored index, else
-    (an older snapshot, or an index not built yet) the current one is built and kept, an older
-    one is built in memory for this search only."""
-    path = index_path(wh, snapshot)
-    with wh.connect(read_only=True) as lake:
-        latest = current_snapshot(lake)
-    if not path.exists() and snapshot == latest:
-        build_index(wh, snapshot)
-    if path.exists():
-        con = _connect(path, read_only=True)
-    else:
-        con = _connect()
-        _fill_index(con, wh, snapshot)
-    options = ["READ_ONLY", f"SNAPSHOT_VERSION {int(snapshot)}"]
-    load_extensions(con, "ducklake", "postgres_scanner" if wh.postgres_url() else "sqlite_scanner")
-    con.execute(f"ATTACH {quote(wh.catalog_uri())} AS {LAKE} ({', '.join(options)})")
-    return con
+def _index_connection(wh: Warehouse, at: int | None) -> tuple[duckdb.DuckDBPyConnection, int]:
+    """A lake connection with the index of snapshot `at` (default: the latest), and that
+    snapshot's id: the stored index, else the latest snapshot's is built and kept, an older
+    one's built in memory for this search only."""
+    con = wh.connect(read_only=True)
+    try:
+        latest = current_snapshot(con)
+        if at is not None:
+            check_snapshot(con, at)
+        snapshot = latest if at is None else at
+        path = index_path(wh, snapshot)
+        if not path.exists() and snapshot == latest:
+            build_index(wh, snapshot)
+        if path.exists():
+            _attach_index(con, path, read_only=True)
+        else:
+            _attach_index(con, ":memory:", read_only=False)
+            _fill_index(con, snapshot)
+    except BaseException:
+        con.close()
+        raise
+    return con, snapshot
 
 
 SEARCH_COLUMNS = ["score", "text", "title", "source_id", "published", "lang", "sentence_id"]
@@ -106,22 +99,20 @@ def search(wh: Warehouse, query: str, limit: int = 10, source: str | None = None
            at: int | None = None) -> tuple[list[str], list[tuple]]:
     """Sentences ranked by BM25 for `query` (best first; ties by sentence id), with their
     document's title, source and publication date."""
-    snapshot = _resolve(wh, at)
-    con = _index_connection(wh, snapshot)
+    con, snapshot = _index_connection(wh, at)
     try:
         rows = con.execute(
             f"""
-            WITH hits AS (
-                SELECT sentence_id, fts_main_sentences.match_bm25(sentence_id, ?) AS score
-                FROM sentences
+            WITH top AS (
+                SELECT * FROM (
+                    SELECT *, fts_main_sentences.match_bm25(sentence_id, ?) AS score FROM sentences
+                    WHERE (? IS NULL OR source_id = ?) AND (? IS NULL OR lang = ?)
+                ) WHERE score IS NOT NULL ORDER BY score DESC, sentence_id LIMIT ?
             )
-            SELECT round(h.score, 3), s.text, d.title, s.source_id, d.published, s.lang, s.sentence_id
-            FROM hits h
-            JOIN {LAKE}.sentences s USING (sentence_id)
-            JOIN {LAKE}.documents d USING (version_id)
-            WHERE h.score IS NOT NULL AND (? IS NULL OR s.source_id = ?) AND (? IS NULL OR s.lang = ?)
-            ORDER BY h.score DESC, s.sentence_id
-            LIMIT ?
+            SELECT round(t.score, 3), t.text, d.title, t.source_id, d.published, t.lang, t.sentence_id
+            FROM top t JOIN (SELECT version_id, title, published FROM {LAKE}.documents AT (VERSION => {int(snapshot)})) d
+                USING (version_id)
+            ORDER BY t.score DESC, t.sentence_id
             """,
             [query, source, source, lang, lang, int(limit)],
         ).fetchall()
