@@ -27,7 +27,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Cancelled, Completed, Failed
 from prefect.tasks import exponential_backoff
 
-from . import __version__, report, schemas, search, warehouse
+from . import __version__, publish, report, schemas, search, state, warehouse
 from .faults import fault_point
 from .ingest import inventory
 from .pipeline import (
@@ -73,9 +73,9 @@ def plan_task(raw_dir: Path, wh: warehouse.Warehouse, collection: str | None):
     stored_rejects: set = set()
     if wh.exists():
         with wh.connect(read_only=True) as con:
-            warehouse.check_collection_use(con, collection)
-            known = warehouse.file_state(con, collection)
-            stored_rejects = warehouse.inventory_rejects(con, {f.raw_path for f in found.files}, collection)
+            state.check_collection_use(con, collection)
+            known = state.file_state(con, collection)
+            stored_rejects = state.inventory_rejects(con, {f.raw_path for f in found.files}, collection)
     inventory_paths = {r.raw_path for r in found.rejects} | {p for p, _, _ in stored_rejects}
     for path in inventory_paths:
         known.pop(path, None)  # decided by the inventory, not by the planner
@@ -117,7 +117,7 @@ def fingerprint_task(raw_dir: Path, files, staging: Path, shard: int) -> int:
 def repeats_task(wh, staging: Path, gone_paths: list[str], collection: str | None):
     fingerprints = sorted((staging / "fingerprints").glob("shard-*.parquet"))
     min_docs = rules()["structure"]["cross_document_min_docs"]
-    return warehouse.repeat_plan(wh, fingerprints, gone_paths, min_docs, collection)
+    return state.repeat_plan(wh, fingerprints, gone_paths, min_docs, collection)
 
 
 @task(name="process-shard", persist_result=False, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
@@ -126,7 +126,7 @@ def shard_task(raw_dir: Path, files, sources, repeats, staging: Path, shard: int
 
 
 def _transient(task, task_run, state) -> bool:
-    return warehouse.is_transient(state.result(raise_on_failure=False))
+    return publish.is_transient(state.result(raise_on_failure=False))
 
 
 # A failed publish rolled back; retried with backoff when the error may pass (a catalog briefly
@@ -134,7 +134,7 @@ def _transient(task, task_run, state) -> bool:
 @task(name="publish", persist_result=False, cache_policy=NO_CACHE, retries=3,
       retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_condition_fn=_transient)
 def publish_task(wh, staged, replace_paths, sources, run_row, collection) -> int:
-    return warehouse.publish(wh, staged, replace_paths, sources, run_row, collection,
+    return publish.publish(wh, staged, replace_paths, sources, run_row, collection,
                              on_retry=get_run_logger().warning)
 
 

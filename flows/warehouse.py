@@ -1,10 +1,9 @@
-"""Warehouse: the only module that opens DuckDB connections or speaks DuckLake's SQL.
+"""Warehouse: the folder, its catalog, and connections to it.
 
 Takes a warehouse folder (Parquet data files, staging, and the catalog: an embedded SQLite file
-there, or a PostgreSQL database that folder names) and staged Parquet shards; gives connections
-with the tables visible by name (current or at a snapshot), the file state the planner needs
-(for the whole warehouse or one collection of it), one-transaction publishing that retries when
-another writer committed first, and the snapshot history.
+there, or a PostgreSQL database that folder names); gives connections with the tables visible
+by name (current or at a snapshot), run locks, the snapshot history, diffs, exports and
+queries. What the planner reads is in `state`, the one-transaction publish in `publish`.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import fcntl
 import hashlib
 import json
 import os
-import random
 import re
 import time
 from collections.abc import Iterator
@@ -25,8 +23,6 @@ from pathlib import Path
 import duckdb
 
 from . import schemas
-from .faults import fault_point
-from .records import SourceInfo
 
 DUCKDB_VERSION = "v" + duckdb.__version__
 LAKE = "lake"
@@ -38,19 +34,6 @@ WRITE_MEMORY_LIMIT = os.environ.get("CORPUS_WRITE_MEMORY_LIMIT", "1GB")
 
 class WarehouseError(RuntimeError):
     """A problem with the warehouse a user can act on (message is shown as is)."""
-
-
-class CommitConflict(WarehouseError):
-    """Other runs kept committing first: this run committed nothing and can simply be run again."""
-
-
-# Errors that a later attempt may not meet: a catalog briefly locked by another process, a
-# catalog server restarting. Anything else (a full disk, a schema mismatch) would fail again.
-TRANSIENT_ERRORS = ("database is locked", "Unable to connect to Postgres", "server closed the connection")
-
-
-def is_transient(exc: BaseException | None) -> bool:
-    return isinstance(exc, (duckdb.Error, WarehouseError)) and any(t in str(exc) for t in TRANSIENT_ERRORS)
 
 
 POSTGRES_SCHEMES = ("postgres://", "postgresql://")
@@ -96,7 +79,7 @@ def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _temp_list(con: duckdb.DuckDBPyConnection, name: str, column: str, values: list[str]) -> None:
+def temp_list(con: duckdb.DuckDBPyConnection, name: str, column: str, values: list[str]) -> None:
     """A one-column temporary table holding `values` (for IN (SELECT ...) filters)."""
     con.execute(f"CREATE TEMP TABLE {name} ({column} VARCHAR)")
     if values:
@@ -276,47 +259,6 @@ def current_snapshot(con: duckdb.DuckDBPyConnection) -> int | None:
     return int(row[0]) if row and row[0] is not None else None
 
 
-def in_collection(collection: str | None, column: str = "raw_path") -> str:
-    """SQL condition: the row's raw file belongs to `collection` (None: the whole warehouse)."""
-    return f"starts_with({column}, {quote(collection + '/')})" if collection else "true"
-
-
-def check_collection_use(con: duckdb.DuckDBPyConnection, collection: str | None) -> None:
-    """A warehouse is written either whole (one raw folder) or by collections: a whole-folder
-    run would take the collections' files for deleted ones, and the other way round."""
-    if "runs" not in existing_tables(con):
-        return
-    used = {row[0] for row in con.execute("SELECT DISTINCT collection FROM runs").fetchall()}
-    if collection is None and used - {None}:
-        names = ", ".join(sorted(used - {None}))
-        raise WarehouseError(f"this warehouse is written by collections ({names}): run with --collection NAME")
-    if collection is not None and None in used:
-        raise WarehouseError("this warehouse is written from one raw folder without --collection: "
-                             "collections need a warehouse of their own")
-
-
-def inventory_rejects(
-    con: duckdb.DuckDBPyConnection, paths_in_raw: set[str], collection: str | None = None
-) -> set[tuple[str, str, str]]:
-    """Stored rejects of the collection that are not about a file in the raw folder (sidecar,
-    unreadable files)."""
-    if "rejects" not in existing_tables(con):
-        return set()
-    rows = con.execute(f"SELECT raw_path, error_kind, message FROM rejects WHERE {in_collection(collection)}").fetchall()
-    return {tuple(r) for r in rows if r[0] not in paths_in_raw}
-
-
-def file_state(con: duckdb.DuckDBPyConnection, collection: str | None = None) -> dict[str, tuple[str | None, str]]:
-    """{raw_path: (raw_sha256, pipeline_version)} of every file read (the files table), in the
-    collection or the whole warehouse."""
-    if "files" not in existing_tables(con):
-        return {}
-    rows = con.execute(
-        f"SELECT raw_path, raw_sha256, pipeline_version FROM files WHERE {in_collection(collection)}"
-    ).fetchall()
-    return {path: (sha, version) for path, sha, version in rows}
-
-
 def _table_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     rows = con.execute(f"SELECT table_id, table_name FROM __ducklake_metadata_{LAKE}.ducklake_table").fetchall()
     return {str(table_id): name for table_id, name in rows}
@@ -335,7 +277,7 @@ def snapshots(con: duckdb.DuckDBPyConnection) -> list[dict]:
         columns = [d[0] for d in cursor.description]
         runs = {row[0]: dict(zip(columns[1:], row[1:])) for row in cursor.fetchall()}
     history = []
-    for snapshot_id, time, changes in con.execute(
+    for snapshot_id, taken, changes in con.execute(
         f"SELECT snapshot_id, snapshot_time, changes FROM {LAKE}.snapshots() ORDER BY snapshot_id"
     ).fetchall():
         touched = {
@@ -346,7 +288,7 @@ def snapshots(con: duckdb.DuckDBPyConnection) -> list[dict]:
         run = runs.get(snapshot_id, {})
         history.append({
             "snapshot_id": snapshot_id,
-            "snapshot_time": time,
+            "snapshot_time": taken,
             "run_id": run.get("run_id"),
             "data_changes": ", ".join(sorted(touched)) or "none",
             **{k: v for k, v in run.items() if k != "run_id"},
@@ -376,10 +318,10 @@ def latest_snapshot(wh: Warehouse) -> int:
 def snapshot_time(wh: Warehouse, snapshot: int) -> str:
     with wh.connect(read_only=True) as con:
         check_snapshot(con, snapshot)
-        (time,) = con.execute(
+        (taken,) = con.execute(
             f"SELECT snapshot_time FROM {LAKE}.snapshots() WHERE snapshot_id = ?", [snapshot]
         ).fetchone()
-    return time.isoformat()
+    return taken.isoformat()
 
 
 def check_snapshot(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
@@ -412,219 +354,6 @@ def diff(wh: Warehouse, old: int, new: int) -> dict[str, list[tuple]]:
             "sentences removed": "SELECT sentence_id, text FROM sentences_a WHERE sentence_id NOT IN (SELECT sentence_id FROM sentences_b)",
         }
         return {kind: con.execute(q + " ORDER BY 1").fetchall() for kind, q in queries.items()}
-
-
-def repeat_plan(
-    wh: Warehouse, fingerprints: list[Path], gone_paths: list[str], min_docs: int,
-    collection: str | None = None,
-) -> tuple[dict[str, set[int]], list[str]]:
-    """Lines repeated across a source's distinct documents after this run, and the unchanged files
-    whose output that changes (they hold a line that starts or stops being a repeat).
-
-    `fingerprints` are staged line_index rows of the files about to be processed;
-    `gone_paths` are raw files whose documents this run replaces or deletes. Repeats are counted
-    within the collection, so its rows do not depend on when other collections commit.
-    """
-    stored = wh.exists()
-    with (wh.connect(read_only=True, bounded=True) if stored else duckdb.connect()) as con:
-        if not stored:
-            wh.bound_memory(con)
-        if not (stored and "line_index" in existing_tables(con)):
-            con.execute("CREATE TEMP TABLE old_index "
-                        "(version_id VARCHAR, source_id VARCHAR, text_sha256 VARCHAR, line_hash BIGINT)")
-            con.execute("CREATE TEMP TABLE old_docs (version_id VARCHAR, raw_path VARCHAR)")
-        else:
-            con.execute("CREATE TEMP TABLE old_docs AS SELECT version_id, raw_path FROM documents "
-                        f"WHERE {in_collection(collection)}")
-            con.execute("CREATE TEMP TABLE old_index AS "
-                        "SELECT version_id, source_id, text_sha256, line_hash FROM line_index"
-                        + ("" if collection is None else " WHERE version_id IN (SELECT version_id FROM old_docs)"))
-        _temp_list(con, "gone_paths", "raw_path", gone_paths)
-        con.execute("CREATE TEMP TABLE gone AS SELECT version_id FROM old_docs "
-                    "WHERE raw_path IN (SELECT raw_path FROM gone_paths)")
-        fresh = "SELECT version_id, source_id, text_sha256, line_hash FROM " + (
-            f"read_parquet([{', '.join(quote(str(p)) for p in fingerprints)}])" if fingerprints
-            else "old_index WHERE false"
-        )
-        con.execute(
-            "CREATE TEMP TABLE new_index AS SELECT * FROM old_index "
-            f"WHERE version_id NOT IN (SELECT version_id FROM gone) UNION ALL {fresh}"
-        )
-        repeated = (
-            "SELECT source_id, line_hash FROM {} GROUP BY source_id, line_hash "
-            f"HAVING count(DISTINCT text_sha256) >= {int(min_docs)}"  # duplicate documents count once
-        )
-        con.execute(f"CREATE TEMP TABLE new_rep AS {repeated.format('new_index')}")
-        con.execute(f"CREATE TEMP TABLE old_rep AS {repeated.format('old_index')}")
-        repeats: dict[str, set[int]] = {}
-        for source_id, line_hash in con.execute("SELECT * FROM new_rep ORDER BY ALL").fetchall():
-            repeats.setdefault(source_id, set()).add(line_hash)
-        affected = con.execute(
-            "WITH flipped AS ((SELECT * FROM new_rep EXCEPT SELECT * FROM old_rep) "
-            "UNION (SELECT * FROM old_rep EXCEPT SELECT * FROM new_rep)) "
-            "SELECT DISTINCT d.raw_path FROM old_index i JOIN flipped USING (source_id, line_hash) "
-            "JOIN old_docs d USING (version_id) WHERE i.version_id NOT IN (SELECT version_id FROM gone) ORDER BY 1"
-        ).fetchall()
-    return repeats, [row[0] for row in affected]
-
-
-# --- writing ---------------------------------------------------------------------------------
-
-
-def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create missing tables from schemas/; refuse to write into a table that differs."""
-    present = existing_tables(con)
-    for name, contract in schemas.tables().items():
-        if name not in present:
-            cols = ", ".join(
-                f"{col} {sql_type}{'' if c.nullable else ' NOT NULL'}"
-                for (col, sql_type), c in zip(contract.duckdb_columns(), contract.columns)
-            )
-            con.execute(f"CREATE TABLE {name} ({cols})")
-            continue
-        actual = con.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() "
-            "WHERE database_name = ? AND table_name = ? ORDER BY column_index",
-            [LAKE, name],
-        ).fetchall()
-        if [(c, t) for c, t in actual] != contract.duckdb_columns():
-            raise schemas.SchemaError(
-                f"warehouse table {name} has columns {actual}, schemas/{name}.toml says "
-                f"{contract.duckdb_columns()}: migrate the warehouse or use a new one"
-            )
-
-
-INSERT_SHARDS = 16  # staged shards per INSERT: memory per statement stays bounded, few data files
-
-
-def _insert_staged(con: duckdb.DuckDBPyConnection, table: str, files: list[Path]) -> None:
-    """Append the staged shards in shard order, INSERT_SHARDS at a time. Each shard is already
-    sorted (pipeline) and DuckDB keeps insertion order, so the data is deterministic without a
-    global sort, and memory stays flat however many shards there are (one INSERT of all 169
-    shards of a 1 GB build ran out of a 768 MB limit)."""
-    columns = ", ".join(schemas.table(table).column_names)
-    for start in range(0, len(files), INSERT_SHARDS):
-        paths = "[" + ", ".join(quote(str(p)) for p in files[start : start + INSERT_SHARDS]) + "]"
-        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM read_parquet({paths})")
-
-
-def _replace_sources(con: duckdb.DuckDBPyConnection, sources: list[SourceInfo], only_these: bool) -> None:
-    """Make the sources table hold `sources`: all of it, or (`only_these`, a collection's run)
-    just those source ids, leaving other collections' sources alone."""
-    rows = sorted((s.source_id, s.name, s.kind, s.homepage, s.notes) for s in sources)
-    _temp_list(con, "run_sources", "source_id", [row[0] for row in rows])
-    which = "WHERE source_id IN (SELECT source_id FROM run_sources)" if only_these else ""
-    current = con.execute(f"SELECT source_id, name, kind, homepage, notes FROM sources {which} ORDER BY ALL").fetchall()
-    if current == rows:
-        return
-    con.execute(f"DELETE FROM sources {which}")
-    con.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?)", rows)
-
-
-# Which version of a document is the latest, and which first had a given clean text: both
-# depend on every row, so they are recomputed over the (small) key columns at each publish, and
-# only the rows whose flags change are updated.
-_VERSION_FLAGS = f"""
-    SELECT version_id,
-           row_number() OVER (PARTITION BY doc_id ORDER BY fetched DESC NULLS LAST,
-                              raw_path DESC, raw_record DESC NULLS LAST) = 1 AS latest,
-           CASE WHEN clean_text_empty THEN NULL ELSE nullif(first_value(version_id) OVER (
-                PARTITION BY clean_sha256 ORDER BY raw_path, raw_record NULLS FIRST), version_id) END AS first
-    FROM (SELECT version_id, doc_id, fetched, raw_path, raw_record, clean_sha256,
-                 clean_sha256 = '{EMPTY_SHA256}' AS clean_text_empty FROM documents)
-"""
-
-
-def refresh_version_flags(con: duckdb.DuckDBPyConnection) -> int:
-    """Set documents.is_latest and duplicate_of where they changed; the number of rows updated."""
-    (updated,) = con.execute(
-        f"UPDATE documents SET is_latest = f.latest, duplicate_of = f.first FROM ({_VERSION_FLAGS}) f "
-        "WHERE documents.version_id = f.version_id "
-        "AND (documents.is_latest IS DISTINCT FROM f.latest OR documents.duplicate_of IS DISTINCT FROM f.first)"
-    ).fetchone()
-    return updated
-
-
-COMMIT_ATTEMPTS = 8  # against a busy shared catalog; waits of 0.25 s doubling, with jitter
-
-
-def publish(
-    wh: Warehouse,
-    staged: dict[str, list[Path]],
-    replace_paths: list[str],
-    sources: list[SourceInfo],
-    run_row: dict,
-    collection: str | None = None,
-    on_retry=lambda message: None,
-) -> int:
-    """Commit a run in ONE DuckLake transaction: replace rows of `replace_paths` with the
-    staged shards, refresh sources, append the run row (with the number of sentences deleted).
-    Returns the new snapshot id.
-
-    Nothing is visible to readers until COMMIT; any error rolls the whole run back. When another
-    writer committed first, the whole transaction is done again on top of its snapshot (after a
-    growing, jittered wait), so flags and the run's snapshot id are computed on what is committed.
-    """
-    for attempt in range(1, COMMIT_ATTEMPTS + 1):
-        try:
-            return _publish_once(wh, staged, replace_paths, sources, run_row, collection)
-        except duckdb.TransactionException as exc:
-            if attempt == COMMIT_ATTEMPTS:
-                raise CommitConflict(
-                    f"other runs committed first {attempt} times in a row; nothing was committed: "
-                    f"run again ({str(exc).splitlines()[0]})"
-                ) from exc
-            wait = 0.25 * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-            on_retry(f"another writer committed first; publishing again in {wait:.1f} s "
-                     f"(attempt {attempt + 1} of {COMMIT_ATTEMPTS})")
-            time.sleep(wait)
-    raise AssertionError("unreachable")
-
-
-def _publish_once(wh, staged, replace_paths, sources, run_row, collection) -> int:
-    con = wh.connect(read_only=False)
-    try:
-        con.execute("BEGIN TRANSACTION")
-        _ensure_tables(con)
-        check_collection_use(con, collection)
-        base = current_snapshot(con)
-        snapshot_id = (base or 0) + 1
-        if replace_paths:
-            _temp_list(con, "replace_paths", "raw_path", replace_paths)
-            versions = "SELECT version_id FROM documents WHERE raw_path IN (SELECT raw_path FROM replace_paths)"
-            for table in ("sentences", "removed", "edits", "line_index"):
-                (deleted,) = con.execute(f"DELETE FROM {table} WHERE version_id IN ({versions})").fetchone()
-                run_row = dict(run_row, n_sentences_deleted=deleted) if table == "sentences" else run_row
-            for table in ("documents", "rejects", "files"):
-                con.execute(f"DELETE FROM {table} WHERE raw_path IN (SELECT raw_path FROM replace_paths)")
-        for table in ("documents", "sentences", "removed", "edits", "line_index", "rejects", "files"):
-            _insert_staged(con, table, staged.get(table, []))
-        if replace_paths or staged.get("documents"):
-            refresh_version_flags(con)
-        _replace_sources(con, sources, only_these=collection is not None)
-        row = dict({"n_sentences_deleted": 0}, **run_row, base_snapshot_id=base, snapshot_id=snapshot_id,
-                   collection=collection)
-        row["stage_seconds"] = json.dumps(row["stage_seconds"], sort_keys=True)
-        columns = schemas.table("runs").column_names
-        con.execute(
-            f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-            [row[c] for c in columns],
-        )
-        fault_point("publish")
-        con.execute(
-            f"CALL {LAKE}.set_commit_message('corpus', ?, extra_info => ?)",
-            [f"run {row['run_id']}", json.dumps({"run_id": row["run_id"]})],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        try:
-            con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass
-        raise
-    finally:
-        con.close()
-    return snapshot_id
 
 
 def query(wh: Warehouse, sql: str, snapshot: int | None = None) -> tuple[list[str], list[tuple]]:

@@ -1,5 +1,4 @@
 from contextlib import nullcontext
-from pathlib import Path
 
 import pytest
 

@@ -5,7 +5,6 @@ import http.server
 import json
 import subprocess
 import threading
-from pathlib import Path
 
 import duckdb
 import pandas as pd

@@ -5,7 +5,7 @@ import io
 import json
 from pathlib import Path
 
-from flows import search, warehouse
+from flows import publish, search
 from flows.records import SourceInfo
 from flows.warehouse import Warehouse
 from tests.conftest import corpus
@@ -17,7 +17,7 @@ TEXT = ("The river flooded the old mill in March. The river was calm in May. "
 
 def _warehouse(tmp_path: Path) -> Warehouse:
     wh = Warehouse(tmp_path / "wh")
-    warehouse.publish(wh, _stage(tmp_path, "a.txt", TEXT), ["a.txt"], [SourceInfo("src")], _row("r1"))
+    publish.publish(wh, _stage(tmp_path, "a.txt", TEXT), ["a.txt"], [SourceInfo("src")], _row("r1"))
     return wh
 
 
@@ -42,7 +42,7 @@ def test_filters_limit_and_the_index_belongs_to_its_snapshot(tmp_path):
     assert search.search(wh, "river", source="other")[1] == []
     assert len(search.search(wh, "river", limit=1)[1]) == 1
     assert [p.name for p in (wh.root / "search").iterdir()] == ["sentences-1.duckdb"]
-    warehouse.publish(wh, _stage(tmp_path, "a.txt", "A zeppelin over the river.", shard=2), ["a.txt"],
+    publish.publish(wh, _stage(tmp_path, "a.txt", "A zeppelin over the river.", shard=2), ["a.txt"],
                       [SourceInfo("src")], _row("r2"))
     assert [r[1] for r in search.search(wh, "zeppelin")[1]] == ["A zeppelin over the river."]
     assert [p.name for p in (wh.root / "search").iterdir()] == ["sentences-2.duckdb"]  # the old one went

@@ -13,12 +13,11 @@ import shutil
 import subprocess
 import sys
 import threading
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from flows import warehouse
+from flows import publish, warehouse
 from flows.records import SourceInfo
 from flows.warehouse import Warehouse, WarehouseError
 from tests.conftest import ROOT, SAMPLE, corpus
@@ -185,7 +184,7 @@ class _OtherWriter:
         self.left -= 1
         self.busy = True
         try:
-            warehouse.publish(self.wh, self.staged, [], [SourceInfo("src")], _row(f"theirs-{self.left}"))
+            publish.publish(self.wh, self.staged, [], [SourceInfo("src")], _row(f"theirs-{self.left}"))
         finally:
             self.busy = False
 
@@ -198,10 +197,10 @@ def test_a_lost_commit_race_is_redone_on_the_new_snapshot(tmp_path, monkeypatch,
     wh = Warehouse(tmp_path / "wh", postgres_url)
     mine = _stage(tmp_path, "mine.txt", "My sentence is here. And another.")
     theirs = _stage(tmp_path, "theirs.txt", "Their sentence is here.", shard=2)
-    warehouse.publish(wh, {}, [], [SourceInfo("src")], _row("setup"))
-    monkeypatch.setattr(warehouse, "fault_point", _OtherWriter(wh, theirs, times=1))
+    publish.publish(wh, {}, [], [SourceInfo("src")], _row("setup"))
+    monkeypatch.setattr(publish, "fault_point", _OtherWriter(wh, theirs, times=1))
     retries = []
-    assert warehouse.publish(wh, mine, [], [SourceInfo("src")], _row("mine"), on_retry=retries.append) == 3
+    assert publish.publish(wh, mine, [], [SourceInfo("src")], _row("mine"), on_retry=retries.append) == 3
     assert len(retries) == 1 and "another writer committed first" in retries[0]
     _, runs = warehouse.query(wh, "SELECT run_id, base_snapshot_id, snapshot_id FROM runs ORDER BY snapshot_id")
     assert runs == [("setup", 0, 1), ("theirs-0", 1, 2), ("mine", 2, 3)]
@@ -211,12 +210,12 @@ def test_a_lost_commit_race_is_redone_on_the_new_snapshot(tmp_path, monkeypatch,
 
 def test_publish_gives_up_with_a_clear_error_when_it_keeps_losing(tmp_path, monkeypatch, postgres_url):
     wh = Warehouse(tmp_path / "wh", postgres_url)
-    warehouse.publish(wh, {}, [], [SourceInfo("src")], _row("setup"))
-    monkeypatch.setattr(warehouse, "fault_point", _OtherWriter(wh, {}, times=2))
-    monkeypatch.setattr(warehouse, "COMMIT_ATTEMPTS", 2)
-    monkeypatch.setattr(warehouse.time, "sleep", lambda seconds: None)
-    with pytest.raises(warehouse.CommitConflict, match="other runs committed first 2 times in a row; nothing was committed"):
-        warehouse.publish(wh, {}, [], [SourceInfo("src")], _row("mine"))
+    publish.publish(wh, {}, [], [SourceInfo("src")], _row("setup"))
+    monkeypatch.setattr(publish, "fault_point", _OtherWriter(wh, {}, times=2))
+    monkeypatch.setattr(publish, "COMMIT_ATTEMPTS", 2)
+    monkeypatch.setattr(publish.time, "sleep", lambda seconds: None)
+    with pytest.raises(publish.CommitConflict, match="other runs committed first 2 times in a row; nothing was committed"):
+        publish.publish(wh, {}, [], [SourceInfo("src")], _row("mine"))
     _, runs = warehouse.query(wh, "SELECT run_id FROM runs ORDER BY snapshot_id")
     assert runs == [("setup",), ("theirs-1",), ("theirs-0",)]
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from flows.shell import duckdb_program
-from tests.conftest import ROOT, SAMPLE, corpus
+from tests.conftest import ROOT, corpus
 
 
 def _shell(wh: Path, sql: str, *args: str) -> subprocess.CompletedProcess:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import schemas, warehouse
+from flows import publish, schemas, state, warehouse
 from flows.pipeline import process_shard
 from flows.records import DocMeta, RawFile, SourceInfo, sha256_hex
 from flows.warehouse import Warehouse, WarehouseError
@@ -36,16 +36,16 @@ def test_publish_commits_one_snapshot_and_replaces_changed_documents(tmp_path):
     wh = Warehouse(tmp_path / "wh")
     staged = _stage(tmp_path, "a.txt", "First sentence here. Second one here.")
     sources = [SourceInfo("src", "A Source")]
-    assert warehouse.publish(wh, staged, ["a.txt"], sources, _row("r1")) == 1
+    assert publish.publish(wh, staged, ["a.txt"], sources, _row("r1")) == 1
     staged = _stage(tmp_path, "a.txt", "Only one sentence now.", shard=2)
-    assert warehouse.publish(wh, staged, ["a.txt"], sources, _row("r2")) == 2
+    assert publish.publish(wh, staged, ["a.txt"], sources, _row("r2")) == 2
 
     assert warehouse.query(wh, "SELECT text FROM sentences")[1] == [("Only one sentence now.",)]
     assert warehouse.query(wh, "SELECT count(*) FROM sentences", snapshot=1)[1] == [(2,)]
     con = wh.connect()
     try:
         history = warehouse.snapshots(con)
-        state = warehouse.file_state(con)
+        files = state.file_state(con)
     finally:
         con.close()
     assert [(h["snapshot_id"], h["run_id"], h["data_changes"]) for h in history][1:] == [
@@ -57,20 +57,20 @@ def test_publish_commits_one_snapshot_and_replaces_changed_documents(tmp_path):
     finally:
         con.close()
     assert messages[1:] == [("run r1",), ("run r2",)]
-    assert list(state) == ["a.txt"]
+    assert list(files) == ["a.txt"]
 
 
 def test_schema_mismatch_fails_before_anything_is_committed(tmp_path, monkeypatch):
     wh = Warehouse(tmp_path / "wh")
     staged = _stage(tmp_path, "a.txt", "A sentence.")
-    warehouse.publish(wh, staged, ["a.txt"], [SourceInfo("src")], _row("r1"))
+    publish.publish(wh, staged, ["a.txt"], [SourceInfo("src")], _row("r1"))
     contract = schemas.table("sources")
     renamed = schemas.Column("label", "string", True, "renamed column")
     changed = schemas.TableSchema("sources", contract.description, (contract.columns[0], renamed),
                                   contract.sort_by)
     monkeypatch.setitem(schemas.tables(), "sources", changed)
     with pytest.raises(schemas.SchemaError, match="warehouse table sources has columns"):
-        warehouse.publish(wh, staged, ["a.txt"], [SourceInfo("src")], _row("r2"))
+        publish.publish(wh, staged, ["a.txt"], [SourceInfo("src")], _row("r2"))
     monkeypatch.undo()
     con = wh.connect()
     try:

@@ -1,0 +1,109 @@
+"""State: what the warehouse already holds, as a run's planner needs it.
+
+Takes a connection (or a warehouse) and the run's collection; gives the stored file state,
+the stored inventory rejects and the cross-document repeated lines, all within the collection
+(or the whole warehouse), and refuses a run that would mix whole-folder and collection writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from .warehouse import Warehouse, WarehouseError, existing_tables, quote, temp_list
+
+
+def in_collection(collection: str | None, column: str = "raw_path") -> str:
+    """SQL condition: the row's raw file belongs to `collection` (None: the whole warehouse)."""
+    return f"starts_with({column}, {quote(collection + '/')})" if collection else "true"
+
+
+def check_collection_use(con: duckdb.DuckDBPyConnection, collection: str | None) -> None:
+    """A warehouse is written either whole (one raw folder) or by collections: a whole-folder
+    run would take the collections' files for deleted ones, and the other way round."""
+    if "runs" not in existing_tables(con):
+        return
+    used = {row[0] for row in con.execute("SELECT DISTINCT collection FROM runs").fetchall()}
+    if collection is None and used - {None}:
+        names = ", ".join(sorted(used - {None}))
+        raise WarehouseError(f"this warehouse is written by collections ({names}): run with --collection NAME")
+    if collection is not None and None in used:
+        raise WarehouseError("this warehouse is written from one raw folder without --collection: "
+                             "collections need a warehouse of their own")
+
+
+def inventory_rejects(
+    con: duckdb.DuckDBPyConnection, paths_in_raw: set[str], collection: str | None = None
+) -> set[tuple[str, str, str]]:
+    """Stored rejects of the collection that are not about a file in the raw folder (sidecar,
+    unreadable files)."""
+    if "rejects" not in existing_tables(con):
+        return set()
+    rows = con.execute(f"SELECT raw_path, error_kind, message FROM rejects WHERE {in_collection(collection)}").fetchall()
+    return {tuple(r) for r in rows if r[0] not in paths_in_raw}
+
+
+def file_state(con: duckdb.DuckDBPyConnection, collection: str | None = None) -> dict[str, tuple[str | None, str]]:
+    """{raw_path: (raw_sha256, pipeline_version)} of every file read (the files table), in the
+    collection or the whole warehouse."""
+    if "files" not in existing_tables(con):
+        return {}
+    rows = con.execute(
+        f"SELECT raw_path, raw_sha256, pipeline_version FROM files WHERE {in_collection(collection)}"
+    ).fetchall()
+    return {path: (sha, version) for path, sha, version in rows}
+
+
+def repeat_plan(
+    wh: Warehouse, fingerprints: list[Path], gone_paths: list[str], min_docs: int,
+    collection: str | None = None,
+) -> tuple[dict[str, set[int]], list[str]]:
+    """Lines repeated across a source's distinct documents after this run, and the unchanged files
+    whose output that changes (they hold a line that starts or stops being a repeat).
+
+    `fingerprints` are staged line_index rows of the files about to be processed;
+    `gone_paths` are raw files whose documents this run replaces or deletes. Repeats are counted
+    within the collection, so its rows do not depend on when other collections commit.
+    """
+    stored = wh.exists()
+    with (wh.connect(read_only=True, bounded=True) if stored else duckdb.connect()) as con:
+        if not stored:
+            wh.bound_memory(con)
+        if not (stored and "line_index" in existing_tables(con)):
+            con.execute("CREATE TEMP TABLE old_index "
+                        "(version_id VARCHAR, source_id VARCHAR, text_sha256 VARCHAR, line_hash BIGINT)")
+            con.execute("CREATE TEMP TABLE old_docs (version_id VARCHAR, raw_path VARCHAR)")
+        else:
+            con.execute("CREATE TEMP TABLE old_docs AS SELECT version_id, raw_path FROM documents "
+                        f"WHERE {in_collection(collection)}")
+            con.execute("CREATE TEMP TABLE old_index AS "
+                        "SELECT version_id, source_id, text_sha256, line_hash FROM line_index"
+                        + ("" if collection is None else " WHERE version_id IN (SELECT version_id FROM old_docs)"))
+        temp_list(con, "gone_paths", "raw_path", gone_paths)
+        con.execute("CREATE TEMP TABLE gone AS SELECT version_id FROM old_docs "
+                    "WHERE raw_path IN (SELECT raw_path FROM gone_paths)")
+        fresh = "SELECT version_id, source_id, text_sha256, line_hash FROM " + (
+            f"read_parquet([{', '.join(quote(str(p)) for p in fingerprints)}])" if fingerprints
+            else "old_index WHERE false"
+        )
+        con.execute(
+            "CREATE TEMP TABLE new_index AS SELECT * FROM old_index "
+            f"WHERE version_id NOT IN (SELECT version_id FROM gone) UNION ALL {fresh}"
+        )
+        repeated = (
+            "SELECT source_id, line_hash FROM {} GROUP BY source_id, line_hash "
+            f"HAVING count(DISTINCT text_sha256) >= {int(min_docs)}"  # duplicate documents count once
+        )
+        con.execute(f"CREATE TEMP TABLE new_rep AS {repeated.format('new_index')}")
+        con.execute(f"CREATE TEMP TABLE old_rep AS {repeated.format('old_index')}")
+        repeats: dict[str, set[int]] = {}
+        for source_id, line_hash in con.execute("SELECT * FROM new_rep ORDER BY ALL").fetchall():
+            repeats.setdefault(source_id, set()).add(line_hash)
+        affected = con.execute(
+            "WITH flipped AS ((SELECT * FROM new_rep EXCEPT SELECT * FROM old_rep) "
+            "UNION (SELECT * FROM old_rep EXCEPT SELECT * FROM new_rep)) "
+            "SELECT DISTINCT d.raw_path FROM old_index i JOIN flipped USING (source_id, line_hash) "
+            "JOIN old_docs d USING (version_id) WHERE i.version_id NOT IN (SELECT version_id FROM gone) ORDER BY 1"
+        ).fetchall()
+    return repeats, [row[0] for row in affected]
