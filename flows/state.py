@@ -24,7 +24,10 @@ def check_collection_use(con: duckdb.DuckDBPyConnection, collection: str | None)
     run would take the collections' files for deleted ones, and the other way round."""
     if "runs" not in existing_tables(con):
         return
-    used = {row[0] for row in con.execute("SELECT DISTINCT collection FROM runs").fetchall()}
+    try:
+        used = {row[0] for row in con.execute("SELECT DISTINCT collection FROM runs").fetchall()}
+    except duckdb.BinderException:  # a warehouse of an older schema: publish says how to migrate
+        return
     if collection is None and used - {None}:
         names = ", ".join(sorted(used - {None}))
         raise WarehouseError(f"this warehouse is written by collections ({names}): run with --collection NAME")
