@@ -23,4 +23,4 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 clean-warehouse:
-	rm -rf warehouse/catalog.sqlite* warehouse/data warehouse/staging warehouse/raw_hashes.json
+	rm -rf warehouse/catalog.sqlite* warehouse/catalog.url warehouse/data warehouse/staging warehouse/search warehouse/raw_hashes*.json warehouse/.run*.lock
