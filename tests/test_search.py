@@ -68,6 +68,14 @@ def test_kwic_lines_up_the_matches(sample_warehouse):
     assert all(line[43:67].lower() == "socialism in one country" for line in lines)
 
 
+def test_kwic_lines_up_matches_with_little_text_before_them(tmp_path):
+    """A match at the start of a document has no left context: padding must still align it."""
+    wh = _warehouse(tmp_path)
+    lines = corpus("kwic", "the river", "--warehouse", str(wh.root), "--width", "30").splitlines()
+    assert [line.index(" | ") for line in lines] == [30, 30]
+    assert [line[33:42] for line in lines] == ["The river", "The river"]
+
+
 def test_kwic_context_comes_from_the_clean_text_by_offsets(tmp_path):
     wh = _warehouse(tmp_path)
     (first, second) = search.kwic(wh, "the river", width=12)
