@@ -16,33 +16,24 @@ import tempfile
 from pathlib import Path
 
 from . import schemas
-from .warehouse import LAKE, Warehouse, WarehouseError, extension_path, check_snapshot, quote
+from .warehouse import LAKE, Warehouse, WarehouseError, check_snapshot, extension_path, quote
 
 
 def init_script(wh: Warehouse, at: int | None = None) -> str:
-    if not wh.exists():
-        raise WarehouseError(f"no warehouse at {wh.root}: run `corpus run RAW_DIR --warehouse {wh.root}` first")
-    if at is not None:
-        with wh.connect(read_only=True) as con:
+    with wh.connect(read_only=True) as con:  # a clear error for a missing warehouse or snapshot
+        if at is not None:
             check_snapshot(con, at)
-    catalog_extension = "postgres_scanner" if wh.postgres_url() else "sqlite_scanner"
-    options = ["READ_ONLY"] + ([f"SNAPSHOT_VERSION {int(at)}"] if at is not None else [])
     lines = [
         f"-- corpus shell: warehouse {wh.root.resolve()}, read-only"
         + (f", as of snapshot {at}" if at is not None else ", latest snapshot when opened"),
         "-- Run it yourself with: duckdb -init THIS_FILE",
         "SET autoinstall_known_extensions = false;",
         "SET autoload_known_extensions = false;",
-        *(f"LOAD {quote(str(extension_path(name)))};" for name in ("ducklake", catalog_extension, "fts")),
-        f"ATTACH {quote(_absolute_catalog(wh))} AS {LAKE} ({', '.join(options)});",
+        *(f"LOAD {quote(str(extension_path(name)))};" for name in (*wh.extensions(), "fts")),
+        wh.attach_statement(read_only=True, snapshot=at) + ";",
         *(f"CREATE VIEW {table} AS FROM {LAKE}.{table};" for table in schemas.tables()),
     ]
     return "\n".join(lines) + "\n"
-
-
-def _absolute_catalog(wh: Warehouse) -> str:
-    """The catalog URI with an absolute path: the init script may be run from anywhere."""
-    return wh.catalog_uri() if wh.postgres_url() else f"ducklake:sqlite:{wh.catalog.resolve()}"
 
 
 def duckdb_program() -> str:

@@ -137,8 +137,25 @@ class Warehouse:
         return self.catalog_url_file.exists() if self.postgres_url() else self.catalog.exists()
 
     def catalog_uri(self) -> str:
+        """Absolute: an ATTACH of it works from any working directory (see `corpus shell`)."""
         url = self.postgres_url()
-        return f"ducklake:postgres:{url}" if url else f"ducklake:sqlite:{self.catalog}"
+        return f"ducklake:postgres:{url}" if url else f"ducklake:sqlite:{self.catalog.resolve()}"
+
+    def extensions(self) -> tuple[str, ...]:
+        """The DuckDB extensions an ATTACH of this warehouse needs."""
+        return "ducklake", "postgres_scanner" if self.postgres_url() else "sqlite_scanner"
+
+    def attach_statement(self, read_only: bool = True, snapshot: int | None = None) -> str:
+        """ATTACH ... AS lake: read-only (at a snapshot), or for writing with the data path."""
+        # Data files must be found by the same path from every host sharing a PostgreSQL catalog.
+        data_path = self.data_path.resolve() if self.postgres_url() else self.data_path
+        options = ["READ_ONLY"] if read_only else [
+            f"DATA_PATH {quote(str(data_path) + os.sep)}",
+            "DATA_INLINING_ROW_LIMIT 0",
+        ]
+        if snapshot is not None:
+            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+        return f"ATTACH {quote(self.catalog_uri())} AS {LAKE} ({', '.join(options)})"
 
     def connect(self, read_only: bool = True, snapshot: int | None = None, bounded: bool = False) -> duckdb.DuckDBPyConnection:
         """A connection with the lake attached and in use, so tables are visible by name.
@@ -153,24 +170,15 @@ class Warehouse:
         con = duckdb.connect(
             config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
         )
-        postgres = self.postgres_url()
-        load_extensions(con, "ducklake", "postgres_scanner" if postgres else "sqlite_scanner")
+        load_extensions(con, *self.extensions())
         if bounded or not read_only:
             self.bound_memory(con)
-        # Data files must be found by the same path from every host sharing a PostgreSQL catalog.
-        data_path = self.data_path.resolve() if postgres else self.data_path
-        options = ["READ_ONLY"] if read_only else [
-            f"DATA_PATH {quote(str(data_path) + os.sep)}",
-            "DATA_INLINING_ROW_LIMIT 0",
-        ]
         if not read_only:
             # A commit that loses a race fails instead of being replayed by DuckLake onto the
             # newer snapshot: publish then redoes the whole transaction (version flags and the
             # run's snapshot id depend on what the other writer committed).
             con.execute("SET ducklake_max_retry_count = 0")
-        if snapshot is not None:
-            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
-        attach = f"ATTACH {quote(self.catalog_uri())} AS {LAKE} ({', '.join(options)})"
+        attach = self.attach_statement(read_only, snapshot)
         for attempt in range(1, 6):
             try:
                 con.execute(attach)
@@ -183,6 +191,7 @@ class Warehouse:
                 con.close()
                 raise WarehouseError(f"cannot open warehouse {self.root}: {exc}") from exc
         con.execute(f"USE {LAKE}")
+        postgres = self.postgres_url()
         if postgres and not read_only and not self.catalog_url_file.exists():
             self.catalog_url_file.write_text(postgres + "\n")
         return con
