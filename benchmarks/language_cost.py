@@ -2,8 +2,8 @@
 
 Usage: python benchmarks/language_cost.py [TEXT_DIR]  (default: raw/sample)
 
-Cleans and segments every file, then assigns languages twice: with the fast path (langdetect
-called only where the answer can change a label, computed by langdetect_fast) and with langdetect on every block and long
+Cleans and segments every file, then assigns languages twice: with the fast path (the detector
+called only where the answer can change a label) and with it on every block and long
 sentence. Prints detector calls and seconds of each, and the number of labels that differ.
 """
 
@@ -53,7 +53,7 @@ def main(text_dir: Path) -> None:
     print(f"{len(docs)} documents, {n_sentences} sentences")
     for fast in (True, False):
         _, calls, seconds = results[fast]
-        print(f"{'fast path' if fast else 'detect everywhere':18s} {calls:7d} langdetect calls  {seconds:7.2f} s")
+        print(f"{'fast path' if fast else 'detect everywhere':18s} {calls:7d} detector calls  {seconds:7.2f} s")
     print(f"labels that differ: {differ}")
 
 

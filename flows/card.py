@@ -74,7 +74,7 @@ def dataset_card(manifest: dict, stats: dict, chart_files: list[str] = ()) -> st
         "into title, standfirst, heading, body, list item, quote, caption and comment (with its",
         "author), or removed by a named rule: every removed line is a row of `removed`, every",
         "text change a row of `edits`. Sentences are split by nupunkt where blingfire agrees,",
-        "syntok where they disagree; languages by langdetect (seeded), inherited from block and",
+        "syntok where they disagree; languages by fastText (lid.176), inherited from block and",
         "document unless a text is long enough and confidently different.",
         "",
         "Lines removed, by rule:",

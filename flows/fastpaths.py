@@ -1,8 +1,8 @@
 """The switch for fast paths: shortcuts that skip work which cannot change a result.
 
 On by default. Each fast path (skip ftfy where no fix can apply, skip the glued-word search on
-lines of known words, one sentence for a block with no possible boundary, langdetect computed
-by langdetect_fast, no langdetect where the parent language clearly holds) has a slow path
+lines of known words, one sentence for a block with no possible boundary, no language detection
+where the parent language clearly holds) has a slow path
 giving the same rows; tests and benchmarks turn the fast paths off to compare both.
 """
 
