@@ -56,6 +56,8 @@ class TreeMemory:
     def __init__(self, pid: int) -> None:
         self.root = psutil.Process(pid)
         self.peak_single = self.peak_total = 0
+        self.started = time.perf_counter()
+        self.peak_single_at = self.peak_total_at = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -78,13 +80,18 @@ class TreeMemory:
                     sizes.append(process.memory_info().rss)
                 except psutil.NoSuchProcess:
                     pass
-            self.peak_single = max(self.peak_single, max(sizes, default=0))
-            self.peak_total = max(self.peak_total, sum(sizes))
+            now = time.perf_counter() - self.started
+            if max(sizes, default=0) > self.peak_single:
+                self.peak_single, self.peak_single_at = max(sizes), now
+            if sum(sizes) > self.peak_total:
+                self.peak_total, self.peak_total_at = sum(sizes), now
 
     def stop(self) -> dict:
         self._stop.set()
         self._thread.join()
-        return {"peak_rss_single_mb": round(self.peak_single / 2**20), "peak_rss_tree_mb": round(self.peak_total / 2**20)}
+        # When each peak was reached (seconds into the run): which stage holds the memory.
+        return {"peak_rss_single_mb": round(self.peak_single / 2**20), "peak_rss_single_at_s": round(self.peak_single_at),
+                "peak_rss_tree_mb": round(self.peak_total / 2**20), "peak_rss_tree_at_s": round(self.peak_total_at)}
 
 
 def corpus_run(raw: Path, wh: Path, workers: int, log: Path) -> dict:
