@@ -67,8 +67,8 @@ def search_command(query: str, wh: warehouse.Warehouse, fmt: str, limit: int, so
 @click.option("--limit", type=int, default=None, help="At most this many lines.")
 @click.option("--at", "at", type=int, default=None, help="Read snapshot N instead of the latest.")
 def kwic_command(phrase: str, wh: warehouse.Warehouse, fmt: str, width: int, limit: int | None, at: int | None) -> None:
-    """Keyword in context: every occurrence of PHRASE (case-insensitive) with the clean text
-    around it, the matches aligned in one column."""
+    """Keyword in context: every occurrence of PHRASE as whole words (case-insensitive) with
+    the clean text around it, the matches aligned in one column."""
     from dataclasses import asdict
 
     from .search import kwic, kwic_lines

@@ -19,9 +19,14 @@ import duckdb
 
 from .warehouse import LAKE, Warehouse, quote, check_snapshot, current_snapshot, load_extensions
 
-# Words are stemmed (Porter) and lower-cased, accents stripped, English stop words ignored:
-# "countries" finds "country", "the" finds nothing by itself.
-INDEX_OPTIONS = "stemmer = 'porter', stopwords = 'english', lower = 1, strip_accents = 1"
+# Words are runs of letters and digits in any script (DuckDB's default tokenizer keeps curly
+# quotes and dashes on words, so '“Interest' would not be found as 'interest'), stemmed
+# (Porter), lower-cased, accents stripped, English stop words ignored: "countries" finds
+# "country", "the" finds nothing by itself.
+INDEX_OPTIONS = ("stemmer = 'porter', stopwords = 'english', ignore = '[^\\pL\\pN]+', "
+                 "lower = 1, strip_accents = 1")
+# Bumped when the index's tables or options change: an older index is rebuilt, never read.
+INDEX_FORMAT = 2
 
 
 def index_folder(wh: Warehouse) -> Path:
@@ -42,9 +47,19 @@ def _attach_index(con: duckdb.DuckDBPyConnection, index: Path | str, read_only: 
 
 def _fill_index(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
     # Beside the text, what a search filters and shows: the top hits need no scan of the lake.
-    con.execute("CREATE TABLE sentences AS SELECT sentence_id, version_id, source_id, lang, text "
+    con.execute("CREATE TABLE sentences AS SELECT sentence_id, version_id, char_start, source_id, lang, text "
                 f"FROM {LAKE}.sentences AT (VERSION => {int(snapshot)}) ORDER BY sentence_id")
     con.execute(f"PRAGMA create_fts_index('sentences', 'sentence_id', 'text', {INDEX_OPTIONS})")
+    con.execute(f"CREATE TABLE index_format AS SELECT {INDEX_FORMAT} AS format")
+
+
+def _is_current(path: Path) -> bool:
+    """Whether the index file at `path` was built by this code's INDEX_FORMAT."""
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return con.execute("SELECT max(format) FROM index_format").fetchone()[0] == INDEX_FORMAT
+    except duckdb.Error:  # no index_format table: built before formats were recorded
+        return False
 
 
 def build_index(wh: Warehouse, snapshot: int) -> Path:
@@ -79,9 +94,11 @@ def _index_connection(wh: Warehouse, at: int | None) -> tuple[duckdb.DuckDBPyCon
             check_snapshot(con, at)
         snapshot = latest if at is None else at
         path = index_path(wh, snapshot)
-        if not path.exists() and snapshot == latest:
+        current = path.exists() and _is_current(path)
+        if not current and snapshot == latest:
             build_index(wh, snapshot)
-        if path.exists():
+            current = True
+        if current:
             _attach_index(con, path, read_only=True)
         else:
             _attach_index(con, ":memory:", read_only=False)
@@ -136,22 +153,63 @@ def _one_line(text: str) -> str:
     return re.sub(r"\s", " ", text)
 
 
-def kwic(wh: Warehouse, phrase: str, width: int = 60, limit: int | None = None,
-         at: int | None = None) -> list[Concordance]:
-    """Every occurrence of `phrase` within a sentence (case-insensitive, a space matching any run
-    of white space), with `width` characters of clean text either side, in document order."""
+def phrase_pattern(phrase: str) -> re.Pattern | None:
+    """The phrase as whole words, case-insensitive, a space matching any run of white space;
+    None for a phrase of only white space."""
     words = phrase.split()
     if not words:
+        return None
+    body = r"\s+".join(re.escape(w) for w in words)
+    start = r"\b" if re.match(r"\w", words[0]) else ""
+    end = r"\b" if re.search(r"\w$", words[-1]) else ""
+    return re.compile(start + body + end, re.IGNORECASE)
+
+
+def _phrase_terms(con: duckdb.DuckDBPyConnection, phrase: str) -> list[str]:
+    """The index terms of the phrase's words, by the index's own tokenizer, stop words and
+    stemmer."""
+    return [row[0] for row in con.execute(
+        "SELECT DISTINCT stem(word, 'porter') FROM (SELECT unnest(fts_main_sentences.tokenize(?)) AS word) "
+        "WHERE word <> '' AND word NOT IN (SELECT sw FROM fts_main_sentences.stopwords) ORDER BY 1",
+        [phrase]).fetchall()]
+
+
+def _candidates(con: duckdb.DuckDBPyConnection, phrase: str, pattern: re.Pattern) -> list[tuple]:
+    """(version_id, char_start, text) of the sentences that may hold the phrase, in document
+    order: those whose index terms include every term of the phrase (a sentence holding the
+    phrase as whole words has its words as tokens), or a scan when no word is indexed."""
+    terms = _phrase_terms(con, phrase)
+    if not terms:  # only stop words, or no letters or digits: nothing to look up
+        return con.execute("SELECT version_id, char_start, text FROM sentences WHERE regexp_matches(text, ?, 'i') "
+                           "ORDER BY version_id, char_start", [pattern.pattern.replace(r"\b", "")]).fetchall()
+    term_ids = [row[0] for row in con.execute(
+        f"SELECT termid FROM fts_main_sentences.dict WHERE term IN ({', '.join('?' * len(terms))})", terms).fetchall()]
+    if len(term_ids) < len(terms):  # a word no sentence has
         return []
-    pattern = re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)
-    with wh.connect(read_only=True, snapshot=at) as con:
-        candidates = con.execute(
-            "SELECT version_id, char_start, text FROM sentences WHERE regexp_matches(text, ?, 'i') "
-            "ORDER BY version_id, char_start",
-            [pattern.pattern],
-        ).fetchall()
+    return con.execute(
+        f"""
+        WITH hits AS (
+            SELECT docid FROM fts_main_sentences.terms WHERE termid IN ({', '.join('?' * len(term_ids))})
+            GROUP BY docid HAVING count(DISTINCT termid) = {len(term_ids)}
+        )
+        SELECT s.version_id, s.char_start, s.text
+        FROM hits JOIN fts_main_sentences.docs d USING (docid) JOIN sentences s ON s.sentence_id = d.name
+        ORDER BY s.version_id, s.char_start
+        """, term_ids).fetchall()
+
+
+def kwic(wh: Warehouse, phrase: str, width: int = 60, limit: int | None = None,
+         at: int | None = None) -> list[Concordance]:
+    """Every occurrence of `phrase` as whole words within a sentence (case-insensitive, a space
+    matching any run of white space), with `width` characters of clean text either side, in
+    document order. Sentences are looked up in the search index, not scanned."""
+    pattern = phrase_pattern(phrase)
+    if pattern is None:
+        return []
+    con, snapshot = _index_connection(wh, at)
+    try:
         matches = [(version_id, start + m.start(), start + m.end())
-                   for version_id, start, text in candidates for m in pattern.finditer(text)]
+                   for version_id, start, text in _candidates(con, phrase, pattern) for m in pattern.finditer(text)]
         if limit is not None:
             matches = matches[:limit]
         if not matches:
@@ -167,9 +225,14 @@ def kwic(wh: Warehouse, phrase: str, width: int = 60, limit: int | None = None,
                    substr(d.clean_text, m.s + 1, m.e - m.s),
                    substr(d.clean_text, m.e + 1, {int(width)}),
                    m.version_id, m.s, d.title, d.source_id
-            FROM kwic_matches m JOIN documents d USING (version_id) ORDER BY m.n
+            FROM kwic_matches m
+            JOIN (SELECT version_id, clean_text, title, source_id FROM {LAKE}.documents AT (VERSION => {int(snapshot)})) d
+                USING (version_id)
+            ORDER BY m.n
             """
         ).fetchall()
+    finally:
+        con.close()
     return [Concordance(_one_line(left), _one_line(match), _one_line(right), version_id, start, title, source)
             for left, match, right, version_id, start, title, source in rows]
 

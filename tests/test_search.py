@@ -5,6 +5,8 @@ import io
 import json
 from pathlib import Path
 
+import duckdb
+
 from flows import publish, search
 from flows.records import SourceInfo
 from flows.warehouse import Warehouse
@@ -55,7 +57,8 @@ def test_a_run_builds_the_index_of_its_snapshot(sample_warehouse):
     rows = json.loads(corpus("search", "socialism one country", "--warehouse", str(sample_warehouse),
                              "--format", "json", "--limit", "3"))
     assert rows[0]["text"] == "Socialism in one country"
-    assert {r["source_id"] for r in rows} == {"communist_revolution"}
+    # Words inside curly quotes are words: “socialism in one country” is found.
+    assert "“socialism in one country”" in rows[2]["text"] and rows[2]["source_id"] == "socialist_worker"
     assert set(rows[0]) == {"score", "text", "title", "source_id", "published", "lang", "sentence_id"}
 
 
@@ -94,3 +97,24 @@ def test_kwic_exports_csv_and_json(sample_warehouse):
     records = json.loads(corpus("kwic", "one country", "--warehouse", str(sample_warehouse), "--format", "json"))
     assert set(records[0]) == {"left", "match", "right", "version_id", "char_start", "title", "source_id"}
     assert len(records) > 2
+
+
+def test_kwic_finds_whole_words_through_the_index(tmp_path):
+    wh = _warehouse(tmp_path)
+    publish.publish(wh, _stage(tmp_path, "b.txt", "“Rivers” are not a river’s bank. The riverbank, the river-mill.", shard=2),
+                    ["b.txt"], [SourceInfo("src")], _row("r2"))
+    assert [c.match for c in search.kwic(wh, "river")] == ["river", "river", "river", "river"]
+    assert [c.match for c in search.kwic(wh, "rivers")] == ["Rivers"]
+    assert search.kwic(wh, "iver") == []  # inside a word
+    assert search.kwic(wh, "zeppelin river") == []  # a word no sentence has
+    assert [c.match for c in search.kwic(wh, "the")][:1] == ["The"]  # a stop word only: scanned
+
+
+def test_an_index_of_an_older_format_is_rebuilt(tmp_path):
+    wh = _warehouse(tmp_path)
+    path = search.build_index(wh, 1)
+    with duckdb.connect(str(path)) as con:
+        con.execute("DROP TABLE index_format")
+    assert not search._is_current(path)
+    assert len(search.search(wh, "river")[1]) == 2
+    assert search._is_current(path)
