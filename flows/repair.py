@@ -138,15 +138,16 @@ def split_glued_token(token: str) -> str | None:
 
 
 def split_glued_words(line: str) -> tuple[str, list[GlueFix]]:
-    if fastpaths.enabled():
-        known, min_chars = _known_words(), _glue_settings()[3]
-        if all(len(t) < min_chars or t.lower() in known for t in _TOKEN.findall(line)):
-            return line, []
+    skip_known = fastpaths.enabled()
+    known, min_chars = _known_words(), _glue_settings()[3]
     fixes = []
     for match in _TOKEN.finditer(line):
-        split = split_glued_token(match[1])
+        token = match[1]
+        if skip_known and (len(token) < min_chars or token.lower() in known):
+            continue  # split_glued_token would say None: too short, or a known word
+        split = split_glued_token(token)
         if split:
-            fixes.append(GlueFix(match.start(1), match[1], split))
+            fixes.append(GlueFix(match.start(1), token, split))
     for fix in reversed(fixes):
         line = line[: fix.start] + fix.after + line[fix.start + len(fix.before) :]
     return line, fixes
