@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from .warehouse import LAKE, Warehouse, quote, check_snapshot, current_snapshot,
 # "country", "the" finds nothing by itself.
 INDEX_OPTIONS = ("stemmer = 'porter', stopwords = 'english', ignore = '[^\\pL\\pN]+', "
                  "lower = 1, strip_accents = 1")
+# DuckDB's memory while building or updating an index (spills beyond): measured on the 1 GB
+# corpus, 500MB gives a peak of 850 MB in 121 s; 1GB, 1.5 GB in 130 s.
+INDEX_MEMORY_LIMIT = os.environ.get("CORPUS_INDEX_MEMORY_LIMIT", "500MB")
 # Bumped when the index's tables or options change: an older index is rebuilt, never read.
 INDEX_FORMAT = 2
 
@@ -53,6 +57,75 @@ def _fill_index(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
     con.execute(f"CREATE TABLE index_format AS SELECT {INDEX_FORMAT} AS format")
 
 
+_FTS = "fts_main_sentences"
+
+
+def _update_index(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
+    """Bring a copy of an older snapshot's index to `snapshot`: sentences that are gone (or
+    whose language changed) leave, new ones come in with their words (tokenized, stop words
+    dropped and stemmed as create_fts_index does), and document frequencies and collection
+    statistics are recounted where they changed. Scores equal a fresh build's; only the
+    internal ids differ. Costs what changed, not the corpus: a 1% run no longer re-indexes all."""
+    lake_rows = f"{LAKE}.sentences AT (VERSION => {int(snapshot)})"
+    con.execute(f"CREATE TEMP TABLE now_rows AS SELECT sentence_id, lang FROM {lake_rows}")
+    con.execute("CREATE TEMP TABLE gone AS SELECT sentence_id FROM sentences s WHERE NOT EXISTS ("
+                "SELECT 1 FROM now_rows n WHERE n.sentence_id = s.sentence_id AND n.lang IS NOT DISTINCT FROM s.lang)")
+    con.execute(f"CREATE TEMP TABLE gone_docs AS SELECT docid FROM {_FTS}.docs WHERE name IN (SELECT sentence_id FROM gone)")
+    con.execute(f"CREATE TEMP TABLE touched AS SELECT DISTINCT termid FROM {_FTS}.terms "
+                "WHERE docid IN (SELECT docid FROM gone_docs)")
+    con.execute(f"DELETE FROM {_FTS}.terms WHERE docid IN (SELECT docid FROM gone_docs)")
+    con.execute(f"DELETE FROM {_FTS}.docs WHERE docid IN (SELECT docid FROM gone_docs)")
+    con.execute("DELETE FROM sentences WHERE sentence_id IN (SELECT sentence_id FROM gone)")
+    con.execute(f"CREATE TEMP TABLE added AS SELECT sentence_id, version_id, char_start, source_id, lang, text "
+                f"FROM {lake_rows} WHERE sentence_id NOT IN (SELECT sentence_id FROM sentences)")
+    con.execute("INSERT INTO sentences SELECT * FROM added")
+    con.execute(f"CREATE TEMP TABLE added_docs AS SELECT (SELECT coalesce(max(docid) + 1, 0) FROM {_FTS}.docs) "
+                "+ row_number() OVER (ORDER BY sentence_id) - 1 AS docid, sentence_id AS name, text FROM added")
+    con.execute(f"""
+        CREATE TEMP TABLE added_words AS
+        SELECT stem(w, 'porter') AS term, docid
+        FROM (SELECT unnest({_FTS}.tokenize(text)) AS w, docid FROM added_docs)
+        WHERE w NOT NULL AND w <> '' AND w NOT IN (SELECT sw FROM {_FTS}.stopwords)
+    """)
+    con.execute(f"""
+        INSERT INTO {_FTS}.docs (docid, name, len)
+        SELECT a.docid, a.name, coalesce(n.len, 0)
+        FROM added_docs a LEFT JOIN (SELECT docid, count(*) AS len FROM added_words GROUP BY docid) n USING (docid)
+    """)
+    con.execute(f"""
+        INSERT INTO {_FTS}.dict (termid, term, df)
+        SELECT (SELECT coalesce(max(termid) + 1, 0) FROM {_FTS}.dict) + row_number() OVER (ORDER BY term) - 1, term, 0
+        FROM (SELECT DISTINCT term FROM added_words WHERE term NOT IN (SELECT term FROM {_FTS}.dict))
+    """)
+    con.execute(f"INSERT INTO {_FTS}.terms (docid, fieldid, termid) "
+                f"SELECT a.docid, 0, d.termid FROM added_words a JOIN {_FTS}.dict d USING (term)")
+    con.execute(f"INSERT INTO touched SELECT DISTINCT d.termid FROM (SELECT DISTINCT term FROM added_words) "
+                f"JOIN {_FTS}.dict d USING (term)")
+    con.execute(f"""
+        CREATE TEMP TABLE recounted AS
+        SELECT t.termid, count(DISTINCT c.docid) AS df
+        FROM (SELECT DISTINCT termid FROM touched) t LEFT JOIN {_FTS}.terms c USING (termid)
+        GROUP BY t.termid
+    """)
+    con.execute(f"UPDATE {_FTS}.dict SET df = r.df FROM recounted r WHERE dict.termid = r.termid")
+    con.execute(f"DELETE FROM {_FTS}.dict WHERE termid IN (SELECT termid FROM recounted WHERE df = 0)")
+    con.execute(f"UPDATE {_FTS}.stats SET num_docs = (SELECT count(docid) FROM {_FTS}.docs), "
+                f"avgdl = (SELECT sum(len) / count(len) FROM {_FTS}.docs)")
+
+
+def _previous_index(wh: Warehouse, snapshot: int) -> Path | None:
+    """The newest index of an earlier snapshot in this code's format, if any."""
+    earlier = []
+    for path in index_folder(wh).glob("sentences-*.duckdb"):
+        number = path.stem.removeprefix("sentences-")
+        if number.isdigit() and int(number) < snapshot:
+            earlier.append((int(number), path))
+    for _, path in sorted(earlier, reverse=True):
+        if _is_current(path):
+            return path
+    return None
+
+
 def _is_current(path: Path) -> bool:
     """Whether the index file at `path` was built by this code's INDEX_FORMAT."""
     try:
@@ -62,17 +135,27 @@ def _is_current(path: Path) -> bool:
         return False
 
 
-def build_index(wh: Warehouse, snapshot: int) -> Path:
+def build_index(wh: Warehouse, snapshot: int, incremental: bool = True) -> Path:
     """Write the index of `snapshot` (under a temporary name, then renamed: readers never see a
-    half-built one) and delete the indexes of older snapshots."""
+    half-built one) and delete the indexes of older snapshots. With an index of an earlier
+    snapshot at hand, a copy of it is updated; otherwise (or with incremental=False) the
+    index is built from scratch."""
     target = index_path(wh, snapshot)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}")
     partial.unlink(missing_ok=True)
+    previous = _previous_index(wh, snapshot) if incremental else None
+    if previous:
+        shutil.copyfile(previous, partial)
     con = wh.connect(read_only=True)
     try:
+        # Unbounded, DuckDB took 6.3 GB to index 7.8 M sentences (1 GB corpus).
+        wh.bound_memory(con, spill_in=target.parent, limit=INDEX_MEMORY_LIMIT)
         _attach_index(con, partial, read_only=False)
-        _fill_index(con, snapshot)
+        if previous:
+            _update_index(con, snapshot)
+        else:
+            _fill_index(con, snapshot)
     finally:
         con.close()
     partial.replace(target)

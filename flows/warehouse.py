@@ -196,10 +196,12 @@ class Warehouse:
             self.catalog_url_file.write_text(postgres + "\n")
         return con
 
-    def bound_memory(self, con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(f"SET memory_limit = {quote(WRITE_MEMORY_LIMIT)}")
+    def bound_memory(self, con: duckdb.DuckDBPyConnection, spill_in: Path | None = None,
+                     limit: str = WRITE_MEMORY_LIMIT) -> None:
+        """Cap DuckDB's memory; what does not fit spills to a folder (default: staging)."""
+        con.execute(f"SET memory_limit = {quote(limit)}")
         # One spill folder per process: several writers may share the warehouse folder.
-        con.execute(f"SET temp_directory = {quote(str(self.staging / f'duckdb-spill-{os.getpid()}'))}")
+        con.execute(f"SET temp_directory = {quote(str((spill_in or self.staging) / f'duckdb-spill-{os.getpid()}'))}")
 
     def hash_cache_path(self, collection: str | None = None) -> Path:
         return self.root / (f"raw_hashes-{collection}.json" if collection else "raw_hashes.json")

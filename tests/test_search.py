@@ -118,3 +118,33 @@ def test_an_index_of_an_older_format_is_rebuilt(tmp_path):
     assert not search._is_current(path)
     assert len(search.search(wh, "river")[1]) == 2
     assert search._is_current(path)
+
+
+def _index_contents(path: Path) -> tuple:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return (
+            con.execute("SELECT * FROM fts_main_sentences.stats").fetchall(),
+            con.execute("SELECT term, df FROM fts_main_sentences.dict ORDER BY term").fetchall(),
+            con.execute("SELECT name, len FROM fts_main_sentences.docs ORDER BY name").fetchall(),
+            con.execute("SELECT d.name, w.term FROM fts_main_sentences.terms t JOIN fts_main_sentences.docs d USING (docid) "
+                        "JOIN fts_main_sentences.dict w USING (termid) ORDER BY ALL").fetchall(),
+            con.execute("SELECT * FROM sentences ORDER BY sentence_id").fetchall(),
+        )
+
+
+def test_an_updated_index_equals_a_fresh_one(tmp_path):
+    wh = _warehouse(tmp_path)
+    search.build_index(wh, 1)
+    publish.publish(wh, _stage(tmp_path, "b.txt", "A zeppelin over the river. The “mill” burned down.", shard=2),
+                    ["b.txt"], [SourceInfo("src")], _row("r2"))
+    publish.publish(wh, _stage(tmp_path, "a.txt", "The river flooded the old mill in April. Nobody came.", shard=3),
+                    ["a.txt"], [SourceInfo("src")], _row("r3"))
+    updated = search.build_index(wh, 3)
+    assert not search.index_path(wh, 1).exists()
+    queries = ["river mill", "zeppelin", "flooded April", "nobody", "calm"]
+    by_update = [search.search(wh, q)[1] for q in queries] + [search.kwic(wh, "the river")]
+    contents = _index_contents(updated)
+    assert [row[1] for row in search.search(wh, "calm")[1]] == []  # snapshot 1's sentence is gone
+    search.build_index(wh, 3, incremental=False)
+    assert [search.search(wh, q)[1] for q in queries] + [search.kwic(wh, "the river")] == by_update
+    assert _index_contents(updated) == contents
