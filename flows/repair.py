@@ -72,7 +72,7 @@ def fix_encoding(line: str) -> str:
 
 
 def normalise(line: str) -> str:
-    if line.isascii() and line.isprintable():
+    if fastpaths.enabled() and line.isascii() and line.isprintable():
         # Nothing but runs of spaces can change in printable ASCII: no invisible, control or
         # odd-space character is printable ASCII, and ASCII is already NFC.
         return (_MULTI_SPACE.sub(" ", line) if "  " in line else line).strip()

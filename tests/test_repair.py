@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ftfy.fixes import uncurl_quotes
 
 from flows.ingest import decode
@@ -60,3 +62,13 @@ def test_labelled_charset_files_decode_to_the_right_text():
 )
 def test_glued_tokens_split_only_when_certain(token, split):
     assert split_glued_token(token) == split
+
+
+@settings(max_examples=2000)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text())
+def test_normalise_fast_path_equals_the_slow_path(line):
+    from flows import fastpaths
+
+    fast = normalise(line)
+    with fastpaths.disabled():
+        assert normalise(line) == fast
