@@ -3,9 +3,10 @@
 Takes a warehouse (and a snapshot); gives ranked sentences with their document's title, source
 and date, and concordance lines (left context | match | right context) cut from the stored
 clean text by offsets. The index is DuckDB's full-text search extension over one snapshot's
-sentences, kept in <warehouse>/search/sentences-<snapshot>.duckdb: built after each publish,
-and by a search that finds none for the snapshot it reads, so an index never answers for
-another snapshot than the one it was built from.
+sentences, kept in <warehouse>/search/sentences-<snapshot>.duckdb: brought up to date after
+each publish (from the previous snapshot's index when there is one), and by a search that
+finds none for the snapshot it reads, so an index never answers for another snapshot than the
+one it was built from.
 """
 
 from __future__ import annotations
