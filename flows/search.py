@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from .warehouse import LAKE, Warehouse, quote, check_snapshot, current_snapshot, load_extensions
 
@@ -298,9 +299,11 @@ def kwic(wh: Warehouse, phrase: str, width: int = 60, limit: int | None = None,
             matches = matches[:limit]
         if not matches:
             return []
-        con.execute("CREATE TEMP TABLE kwic_matches (n INTEGER, version_id VARCHAR, s BIGINT, e BIGINT)")
-        con.executemany("INSERT INTO kwic_matches VALUES (?, ?, ?, ?)",
-                        [[n, v, s, e] for n, (v, s, e) in enumerate(matches)])
+        # Handed over as one Arrow table: inserting 15,000 matches row by row took 5 s.
+        con.register("kwic_matches", pa.table({
+            "n": list(range(len(matches))), "version_id": [m[0] for m in matches],
+            "s": [m[1] for m in matches], "e": [m[2] for m in matches],
+        }))
         # DuckDB's substr counts from 1, our offsets from 0: the windows are cut in the database,
         # so only 2 x width characters of each document travel.
         rows = con.execute(
