@@ -114,11 +114,12 @@ def document_language(clean_text: str, blocks: list[Block], min_letters: int,
     """
     own: dict[int, Lang] = {}
     letters_of: dict[int, int] = {}
+    max_chars = rules()["language"]["block_max_chars"]
     for block in blocks:
         text = clean_text[block.char_start : block.char_end]
         letters = letter_count(text)
         if letters >= min_letters:
-            own[block.index], letters_of[block.index] = detect(text, rules()["language"]["block_max_chars"]), letters
+            own[block.index], letters_of[block.index] = detect(text, max_chars), letters
     counted = {index: lang for index, lang in own.items() if lang.prob >= min_prob}
     if not counted:
         return detect(clean_text), own

@@ -115,26 +115,36 @@ def _update_index(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
                 f"avgdl = (SELECT sum(len) / count(len) FROM {_FTS}.docs)")
 
 
-def _previous_index(wh: Warehouse, snapshot: int) -> Path | None:
-    """The newest index of an earlier snapshot in this code's format, if any."""
+def _indexes_before(wh: Warehouse, snapshot: int) -> list[Path]:
+    """Index files of snapshots before `snapshot`, newest first."""
     earlier = []
     for path in index_folder(wh).glob("sentences-*.duckdb"):
         number = path.stem.removeprefix("sentences-")
         if number.isdigit() and int(number) < snapshot:
             earlier.append((int(number), path))
-    for _, path in sorted(earlier, reverse=True):
+    return [path for _, path in sorted(earlier, reverse=True)]
+
+
+def _previous_index(wh: Warehouse, snapshot: int) -> Path | None:
+    """The newest index of an earlier snapshot in this code's format, if any."""
+    for path in _indexes_before(wh, snapshot):
         if _is_current(path):
             return path
     return None
 
 
-def _is_current(path: Path) -> bool:
-    """Whether the index file at `path` was built by this code's INDEX_FORMAT."""
+def _has_current_format(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the index that is `con`'s default database was built by this code's INDEX_FORMAT."""
     try:
-        with duckdb.connect(str(path), read_only=True) as con:
-            return con.execute("SELECT max(format) FROM index_format").fetchone()[0] == INDEX_FORMAT
+        return con.execute("SELECT max(format) FROM index_format").fetchone()[0] == INDEX_FORMAT
     except duckdb.Error:  # no index_format table: built before formats were recorded
         return False
+
+
+def _is_current(path: Path) -> bool:
+    """Whether the index file at `path` was built by this code's INDEX_FORMAT."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        return _has_current_format(con)
 
 
 def build_index(wh: Warehouse, snapshot: int, incremental: bool = True) -> Path:
@@ -161,10 +171,8 @@ def build_index(wh: Warehouse, snapshot: int, incremental: bool = True) -> Path:
     finally:
         con.close()
     partial.replace(target)
-    for old in index_folder(wh).glob("sentences-*.duckdb"):
-        number = old.stem.removeprefix("sentences-")
-        if number.isdigit() and int(number) < snapshot:
-            old.unlink(missing_ok=True)
+    for old in _indexes_before(wh, snapshot):
+        old.unlink(missing_ok=True)
     return target
 
 
@@ -179,11 +187,14 @@ def _index_connection(wh: Warehouse, at: int | None) -> tuple[duckdb.DuckDBPyCon
             check_snapshot(con, at)
         snapshot = latest if at is None else at
         path = index_path(wh, snapshot)
-        current = path.exists() and _is_current(path)
-        if not current and snapshot == latest:
+        if path.exists():
+            _attach_index(con, path, read_only=True)
+            if _has_current_format(con):
+                return con, snapshot
+            con.execute(f"USE {LAKE}")
+            con.execute("DETACH search_index")
+        if snapshot == latest:
             build_index(wh, snapshot)
-            current = True
-        if current:
             _attach_index(con, path, read_only=True)
         else:
             _attach_index(con, ":memory:", read_only=False)
