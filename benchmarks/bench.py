@@ -65,6 +65,7 @@ class TreeMemory:
         self.started = time.perf_counter()
         self.peak_single_at = self.peak_total_at = 0.0
         self.cpu_seconds: dict[int, float] = {}
+        self.main_by_5s: dict[int, int] = {}  # the flow's own process: planning, publish, index
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -81,15 +82,18 @@ class TreeMemory:
                 except psutil.NoSuchProcess:
                     return
             tick += 1
-            sizes = []
+            sizes, main = [], 0
             for process in processes:
                 try:
                     sizes.append(process.memory_info().rss)
+                    main = sizes[-1] if process is self.root else main
                     times = process.cpu_times()
                     self.cpu_seconds[process.pid] = times.user + times.system
                 except psutil.NoSuchProcess:
                     pass
             now = time.perf_counter() - self.started
+            bucket = int(now // 5) * 5
+            self.main_by_5s[bucket] = max(self.main_by_5s.get(bucket, 0), main // 2**20)
             if max(sizes, default=0) > self.peak_single:
                 self.peak_single, self.peak_single_at = max(sizes), now
             if sum(sizes) > self.peak_total:
@@ -101,7 +105,8 @@ class TreeMemory:
         # When each peak was reached (seconds into the run): which stage holds the memory.
         return {"peak_rss_single_mb": round(self.peak_single / 2**20), "peak_rss_single_at_s": round(self.peak_single_at),
                 "peak_rss_tree_mb": round(self.peak_total / 2**20), "peak_rss_tree_at_s": round(self.peak_total_at),
-                "cpu_seconds": round(sum(self.cpu_seconds.values()), 1)}
+                "cpu_seconds": round(sum(self.cpu_seconds.values()), 1),
+                "rss_main_mb_every_5s": [[at, mb] for at, mb in sorted(self.main_by_5s.items())]}
 
 
 def corpus_run(raw: Path, wh: Path, workers: int, log: Path) -> dict:

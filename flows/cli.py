@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from . import warehouse
-from .ingest import RawDirError, discover
+from .ingest import RawDirError, check_raw_dir
 from .schemas import SchemaError
 
 EXAMPLE_QUERY = (
@@ -164,7 +164,7 @@ def run(raw_dir: Path, wh: warehouse.Warehouse, shard_size: int, workers: int, d
     NAME/): hosts with one collection each can run at the same time.
     """
     try:
-        discover(raw_dir)
+        check_raw_dir(raw_dir)
     except RawDirError as exc:
         fail(str(exc))
     _prefect_environment()

@@ -58,30 +58,67 @@ class Inventory:
 # --- discovery -------------------------------------------------------------------------------
 
 
-def _is_candidate(path: Path, raw_dir: Path) -> bool:
-    rel = path.relative_to(raw_dir)
-    return not any(part.startswith(".") for part in rel.parts) and path.name != SIDECAR_NAME
+@dataclass(frozen=True)
+class Entry:
+    """A discovered entry: its path under the raw folder (posix) and the directory listing's
+    entry, which knows without a system call whether it is a plain regular file (no link)."""
+
+    rel: str
+    listed: os.DirEntry
+    unlisted: str | None = None  # why a folder could not be listed
+
+    @property
+    def path(self) -> Path:
+        return Path(self.listed.path)
+
+    @property
+    def regular(self) -> bool:
+        return self.listed.is_file(follow_symlinks=False)
+
+    def stat_key(self) -> tuple[int, int, int, int]:
+        """What changes whenever a file's bytes change: size, mtime, ctime (which no tool can
+        set back) and inode (a file replaced by another)."""
+        st = self.listed.stat(follow_symlinks=False) if self.regular else self.path.stat()
+        return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
-def discover(raw_dir: Path) -> list[Path]:
-    """Entries under raw_dir that are inputs or must be accounted for, in sorted order: files,
-    symbolic links (to files or folders) and special files; hidden names and the sidecar are
-    skipped. Links to folders are listed, never descended into."""
+def check_raw_dir(raw_dir: Path) -> None:
+    """Raise RawDirError unless raw_dir is a folder holding at least one input entry."""
     if not raw_dir.exists():
         raise RawDirError(f"raw folder {raw_dir} does not exist")
     if not raw_dir.is_dir():
         raise RawDirError(f"raw folder {raw_dir} is not a folder")
-    found = []
-    for dirpath, dirnames, filenames in os.walk(raw_dir):  # followlinks=False
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        linked_folders = [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
-        for name in filenames + linked_folders:
-            path = Path(dirpath) / name
-            if _is_candidate(path, raw_dir):
-                found.append(path)
-    if not found:
+    if next(_walk(str(raw_dir), ""), None) is None:
         raise RawDirError(f"raw folder {raw_dir} contains no files")
-    return sorted(found, key=lambda p: p.relative_to(raw_dir).as_posix())
+
+
+def _walk(folder: str, prefix: str):
+    """Entries under folder, depth first, unsorted; hidden names and the sidecar skipped.
+
+    os.scandir rather than pathlib: at 170k files, pathlib's parsing and its three stat calls
+    per file took 11 s of a 45 s incremental run.
+    """
+    with os.scandir(folder) as listing:
+        entries = list(listing)
+    for entry in entries:
+        if entry.name.startswith(".") or entry.name == SIDECAR_NAME:
+            continue
+        rel = prefix + entry.name
+        if entry.is_dir(follow_symlinks=False):
+            try:
+                yield from _walk(entry.path, rel + "/")
+            except OSError as exc:  # an unreadable folder is reported, not skipped
+                yield Entry(rel, entry, exc.strerror or str(exc))
+        else:  # files, links (to files or folders, never descended into) and special files
+            yield Entry(rel, entry)
+
+
+def discover(raw_dir: Path) -> list[Entry]:
+    """Entries under raw_dir that are inputs or must be accounted for, sorted by path: files,
+    symbolic links (to files or folders) and special files; hidden names and the sidecar are
+    skipped. Links to folders are listed, never descended into."""
+    check_raw_dir(raw_dir)
+    return sorted(_walk(str(raw_dir), ""), key=lambda e: e.rel)
 
 
 def not_an_input(path: Path, raw_dir: Path) -> tuple[str, str] | None:
@@ -114,10 +151,10 @@ def hash_file(path: Path) -> tuple[str, int]:
 # --- sidecar metadata ------------------------------------------------------------------------
 
 
-def _default_source_id(rel_path: str, raw_dir: Path) -> str:
-    """Files without sidecar metadata take their folder's name as source (raw/<source>/...)."""
-    parent = PurePosixPath(rel_path).parent
-    return parent.parts[0] if parent.parts else raw_dir.resolve().name
+def _default_source_id(rel_path: str, root_name: str) -> str:
+    """Files without sidecar metadata take their folder's name as source (raw/<source>/...);
+    files at the top take the raw folder's own name."""
+    return rel_path.split("/", 1)[0] if "/" in rel_path else root_name
 
 
 def read_sidecar(raw_dir: Path) -> tuple[dict[str, SourceInfo], dict[str, DocMeta], list[Reject]]:
@@ -168,13 +205,6 @@ def _is_utf8(name: str) -> bool:
     return True
 
 
-def stat_key(path: Path) -> tuple[int, int, int, int]:
-    """What changes whenever a file's bytes change: size, mtime, ctime (which no tool can set
-    back) and inode (a file replaced by another)."""
-    st = path.stat()
-    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
-
-
 def inventory(
     raw_dir: Path, known_hashes: dict[str, tuple[tuple, str]] | None = None, collection: str | None = None
 ) -> Inventory:
@@ -187,30 +217,34 @@ def inventory(
     known_hashes = {} if known_hashes is None else known_hashes
     sources, metas, rejects = read_sidecar(raw_dir)
     files = []
-    for path in discover(raw_dir):
-        rel = path.relative_to(raw_dir).as_posix()
-        if not _is_utf8(rel):
+    root_name = raw_dir.resolve().name
+    for entry in discover(raw_dir):
+        rel = entry.rel
+        if not (rel.isascii() or _is_utf8(rel)):
             shown = os.fsencode(rel).decode("utf-8", errors="backslashreplace")
             rejects.append(Reject(shown, "bad_name", f"{shown}: the file name is not valid UTF-8 "
                                                      "(rename the file; it was not read)"))
             continue
-        problem = not_an_input(path, raw_dir)
+        if entry.unlisted:
+            rejects.append(Reject(rel, "unreadable", f"{rel}: cannot list this folder: {entry.unlisted}"))
+            continue
+        problem = None if entry.regular else not_an_input(entry.path, raw_dir)
         if problem:
             rejects.append(Reject(rel, problem[0], f"{rel}: {problem[1]}"))
             continue
         stored = in_collection(rel, collection)
         try:
-            key = stat_key(path)
+            key = entry.stat_key()
             cached = known_hashes.get(stored)
             if cached and tuple(cached[0]) == key:
                 sha, size = cached[1], key[0]
             else:
-                sha, size = hash_file(path)
+                sha, size = hash_file(entry.path)
                 known_hashes[stored] = (key, sha)
         except OSError as exc:
             rejects.append(Reject(rel, "unreadable", f"{rel}: cannot read: {exc.strerror or exc}"))
             continue
-        meta = metas.get(rel) or DocMeta(_default_source_id(rel, raw_dir))
+        meta = metas.get(rel) or DocMeta(_default_source_id(rel, root_name))
         if meta.source_id not in sources:
             sources[meta.source_id] = SourceInfo(meta.source_id, notes="derived from folder name")
         files.append(RawFile(stored, sha, size, meta, collection))

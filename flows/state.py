@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from .warehouse import Warehouse, WarehouseError, existing_tables, quote, temp_list
+from .warehouse import WORK_MEMORY_LIMIT, Warehouse, WarehouseError, existing_tables, quote, temp_list
 
 
 def in_collection(collection: str | None, column: str = "raw_path") -> str:
@@ -72,7 +72,7 @@ def repeat_plan(
     stored = wh.exists()
     with (wh.connect(read_only=True, bounded=True) if stored else duckdb.connect()) as con:
         if not stored:
-            wh.bound_memory(con)
+            wh.bound_memory(con, limit=WORK_MEMORY_LIMIT)
         if not (stored and "line_index" in existing_tables(con)):
             con.execute("CREATE TEMP TABLE old_index "
                         "(version_id VARCHAR, source_id VARCHAR, text_sha256 VARCHAR, line_hash BIGINT)")

@@ -64,7 +64,7 @@ def test_discover_skips_hidden_files_and_the_sidecar(tmp_path):
     (tmp_path / "sub" / "a.txt").write_text("a")
     (tmp_path / ".hidden").write_text("h")
     (tmp_path / SIDECAR_NAME).write_text("")
-    assert [p.relative_to(tmp_path).as_posix() for p in discover(tmp_path)] == ["b.txt", "sub/a.txt"]
+    assert [e.rel for e in discover(tmp_path)] == ["b.txt", "sub/a.txt"]
 
 
 def test_symlink_leaving_the_raw_folder_is_not_followed(tmp_path):
@@ -144,3 +144,21 @@ def test_known_hashes_spare_rereading_unchanged_files_only(tmp_path, monkeypatch
     assert read == ["b.txt"]
     assert [f.raw_sha256 for f in second.files][0] == [f.raw_sha256 for f in first.files][0]
     assert second.files[1].raw_sha256 == sha256_hex(b"BETA")
+
+
+def test_a_folder_that_cannot_be_listed_is_a_reject_and_the_rest_is_read(tmp_path, monkeypatch):
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "b.txt").write_text("b")
+    listing = os.scandir
+
+    def scandir(folder):
+        if str(folder).endswith("locked"):
+            raise PermissionError(13, "Permission denied")
+        return listing(folder)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    found = inventory(tmp_path)
+    assert [f.raw_path for f in found.files] == ["a.txt"]
+    assert [(r.raw_path, r.error_kind, r.message) for r in found.rejects] == [
+        ("locked", "unreadable", "locked: cannot list this folder: Permission denied")]

@@ -135,16 +135,25 @@ def _index_contents(path: Path) -> tuple:
 def test_an_updated_index_equals_a_fresh_one(tmp_path):
     wh = _warehouse(tmp_path)
     search.build_index(wh, 1)
-    publish.publish(wh, _stage(tmp_path, "b.txt", "A zeppelin over the river. The “mill” burned down.", shard=2),
-                    ["b.txt"], [SourceInfo("src")], _row("r2"))
+    b_text = "A zeppelin over the river. The “mill” burned down."
+    publish.publish(wh, _stage(tmp_path, "b.txt", b_text, shard=2), ["b.txt"], [SourceInfo("src")], _row("r2"))
+    search.build_index(wh, 2)
     publish.publish(wh, _stage(tmp_path, "a.txt", "The river flooded the old mill in April. Nobody came.", shard=3),
                     ["a.txt"], [SourceInfo("src")], _row("r3"))
-    updated = search.build_index(wh, 3)
-    assert not search.index_path(wh, 1).exists()
-    queries = ["river mill", "zeppelin", "flooded April", "nobody", "calm"]
+    # c.txt comes and is replaced between the two indexed snapshots: its first rows never count.
+    publish.publish(wh, _stage(tmp_path, "c.txt", "A blimp landed by the mill.", shard=4),
+                    ["c.txt"], [SourceInfo("src")], _row("r4"))
+    publish.publish(wh, _stage(tmp_path, "c.txt", "The mill stood still.", shard=5),
+                    ["c.txt"], [SourceInfo("src")], _row("r5"))
+    # b.txt reprocessed with the same result: its rows are deleted and inserted again, unchanged.
+    publish.publish(wh, _stage(tmp_path, "b.txt", b_text, shard=6), ["b.txt"], [SourceInfo("src")], _row("r6"))
+    updated = search.build_index(wh, 6)
+    assert not search.index_path(wh, 2).exists()
+    queries = ["river mill", "zeppelin", "flooded April", "nobody", "calm", "blimp", "still"]
     by_update = [search.search(wh, q)[1] for q in queries] + [search.kwic(wh, "the river")]
     contents = _index_contents(updated)
     assert [row[1] for row in search.search(wh, "calm")[1]] == []  # snapshot 1's sentence is gone
-    search.build_index(wh, 3, incremental=False)
+    assert search.search(wh, "blimp")[1] == []
+    search.build_index(wh, 6, incremental=False)
     assert [search.search(wh, q)[1] for q in queries] + [search.kwic(wh, "the river")] == by_update
     assert _index_contents(updated) == contents
