@@ -26,7 +26,7 @@ class SourceInfo:
     notes: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per file: slots keep 170k of them small
 class DocMeta:
     """What the sidecar says about one file (all optional)."""
 
@@ -37,7 +37,7 @@ class DocMeta:
     url: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawFile:
     """A discovered input file: identity and content hash, bytes read lazily by the caller."""
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from .warehouse import LAKE, WORK_MEMORY_LIMIT, Warehouse, quote, check_snapshot, current_snapshot, load_extensions
+from .warehouse import LAKE, Warehouse, quote, check_snapshot, current_snapshot
 
 # Words are runs of letters and digits in any script (DuckDB's default tokenizer keeps curly
 # quotes and dashes on words, so '“Interest' would not be found as 'interest'), stemmed
@@ -42,10 +42,13 @@ def index_path(wh: Warehouse, snapshot: int) -> Path:
 
 def _attach_index(con: duckdb.DuckDBPyConnection, index: Path | str, read_only: bool) -> None:
     """Attach an index database (a file, or ':memory:') to a lake connection as the default
-    database: the full-text macros find their tables by unqualified names."""
-    load_extensions(con, "fts")
+    database: the full-text macros find their tables by unqualified names. (The connection's
+    `Warehouse.connect` loaded the fts extension.)"""
     con.execute(f"ATTACH {quote(str(index))} AS search_index{' (READ_ONLY)' if read_only else ''}")
     con.execute("USE search_index")
+
+
+_FTS = "fts_main_sentences"
 
 
 def _fill_index(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
@@ -53,10 +56,14 @@ def _fill_index(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
     con.execute("CREATE TABLE sentences AS SELECT sentence_id, version_id, char_start, source_id, lang, text "
                 f"FROM {LAKE}.sentences AT (VERSION => {int(snapshot)}) ORDER BY sentence_id")
     con.execute(f"PRAGMA create_fts_index('sentences', 'sentence_id', 'text', {INDEX_OPTIONS})")
+    # Postings in term order: a lookup reads the few row groups holding its terms (zone maps)
+    # instead of all postings. At 1 GB: 10.6 s more to build; finding the sentences holding
+    # two common words, 0.25 s -> 0.02 s. Postings an update adds go at the end, unordered.
+    con.execute(f"CREATE TABLE {_FTS}.terms_by_term AS SELECT * FROM {_FTS}.terms ORDER BY termid, docid")
+    con.execute(f"DROP TABLE {_FTS}.terms")
+    con.execute(f"ALTER TABLE {_FTS}.terms_by_term RENAME TO terms")
     con.execute(f"CREATE TABLE index_format AS SELECT {INDEX_FORMAT} AS format")
 
-
-_FTS = "fts_main_sentences"
 
 
 def _update_index(con: duckdb.DuckDBPyConnection, since: int, snapshot: int) -> None:
@@ -176,7 +183,7 @@ def build_index(wh: Warehouse, snapshot: int, incremental: bool = True) -> Path:
     con = wh.connect(read_only=True)
     try:
         # Unbounded, DuckDB took 6.3 GB to index 7.8 M sentences (1 GB corpus).
-        wh.bound_memory(con, spill_in=target.parent, limit=WORK_MEMORY_LIMIT)
+        wh.bound_memory(con, spill_in=target.parent)
         _attach_index(con, partial, read_only=False)
         if previous:
             _update_index(con, previous[0], snapshot)
@@ -293,19 +300,47 @@ def _candidates(con: duckdb.DuckDBPyConnection, phrase: str, pattern: re.Pattern
         return con.execute("SELECT version_id, char_start, text FROM sentences WHERE regexp_matches(text, ?, 'i') "
                            "ORDER BY version_id, char_start", [pattern.pattern.replace(r"\b", "")]).fetchall()
     term_ids = [row[0] for row in con.execute(
-        f"SELECT termid FROM fts_main_sentences.dict WHERE term IN ({', '.join('?' * len(terms))})", terms).fetchall()]
+        f"SELECT termid FROM {_FTS}.dict WHERE term IN ({', '.join('?' * len(terms))})", terms).fetchall()]
     if len(term_ids) < len(terms):  # a word no sentence has
         return []
     return con.execute(
         f"""
         WITH hits AS (
-            SELECT docid FROM fts_main_sentences.terms WHERE termid IN ({', '.join('?' * len(term_ids))})
+            SELECT docid FROM {_FTS}.terms WHERE termid IN ({', '.join('?' * len(term_ids))})
             GROUP BY docid HAVING count(DISTINCT termid) = {len(term_ids)}
         )
         SELECT s.version_id, s.char_start, s.text
-        FROM hits JOIN fts_main_sentences.docs d USING (docid) JOIN sentences s ON s.sentence_id = d.name
+        FROM hits JOIN {_FTS}.docs d USING (docid) JOIN sentences s ON s.sentence_id = d.name
         ORDER BY s.version_id, s.char_start
         """, term_ids).fetchall()
+
+
+@dataclass(frozen=True)
+class PhraseMatch:
+    version_id: str
+    sentence_start: int  # of the sentence, in the document's clean text
+    sentence: str
+    start: int  # of the match, in the document's clean text
+    end: int
+
+
+def _phrase_matches(con: duckdb.DuckDBPyConnection, phrase: str) -> list[PhraseMatch]:
+    pattern = phrase_pattern(phrase)
+    if pattern is None:
+        return []
+    return [PhraseMatch(version_id, start, text, start + m.start(), start + m.end())
+            for version_id, start, text in _candidates(con, phrase, pattern) for m in pattern.finditer(text)]
+
+
+def phrase_sentences(wh: Warehouse, phrase: str, at: int | None = None) -> list[PhraseMatch]:
+    """Every occurrence of `phrase` as whole words within a sentence (case-insensitive, a space
+    matching any run of white space), with its sentence, in document order. Sentences are
+    looked up in the search index, not scanned."""
+    con, _ = _index_connection(wh, at)
+    try:
+        return _phrase_matches(con, phrase)
+    finally:
+        con.close()
 
 
 def kwic(wh: Warehouse, phrase: str, width: int = 60, limit: int | None = None,
@@ -313,21 +348,17 @@ def kwic(wh: Warehouse, phrase: str, width: int = 60, limit: int | None = None,
     """Every occurrence of `phrase` as whole words within a sentence (case-insensitive, a space
     matching any run of white space), with `width` characters of clean text either side, in
     document order. Sentences are looked up in the search index, not scanned."""
-    pattern = phrase_pattern(phrase)
-    if pattern is None:
+    if phrase_pattern(phrase) is None:
         return []
     con, snapshot = _index_connection(wh, at)
     try:
-        matches = [(version_id, start + m.start(), start + m.end())
-                   for version_id, start, text in _candidates(con, phrase, pattern) for m in pattern.finditer(text)]
-        if limit is not None:
-            matches = matches[:limit]
+        matches = _phrase_matches(con, phrase)[:limit]
         if not matches:
             return []
         # Handed over as one Arrow table: inserting 15,000 matches row by row took 5 s.
         con.register("kwic_matches", pa.table({
-            "n": list(range(len(matches))), "version_id": [m[0] for m in matches],
-            "s": [m[1] for m in matches], "e": [m[2] for m in matches],
+            "n": list(range(len(matches))), "version_id": [m.version_id for m in matches],
+            "s": [m.start for m in matches], "e": [m.end for m in matches],
         }))
         # DuckDB's substr counts from 1, our offsets from 0: the windows are cut in the database,
         # so only 2 x width characters of each document travel.

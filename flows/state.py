@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from .warehouse import WORK_MEMORY_LIMIT, Warehouse, WarehouseError, existing_tables, quote, temp_list
+from .warehouse import Warehouse, WarehouseError, existing_tables, quote, temp_list
 
 
 def in_collection(collection: str | None, column: str = "raw_path") -> str:
@@ -52,10 +52,16 @@ def file_state(con: duckdb.DuckDBPyConnection, collection: str | None = None) ->
     collection or the whole warehouse."""
     if "files" not in existing_tables(con):
         return {}
-    rows = con.execute(
+    cursor = con.execute(
         f"SELECT raw_path, raw_sha256, pipeline_version FROM files WHERE {in_collection(collection)}"
-    ).fetchall()
-    return {path: (sha, version) for path, sha, version in rows}
+    )
+    # In batches, with one string per pipeline version: at 170k files a fetchall and a copy of
+    # the version per row took 150 MB at once.
+    state: dict[str, tuple[str | None, str]] = {}
+    versions: dict[str, str] = {}
+    while rows := cursor.fetchmany(10_000):
+        state.update((path, (sha, versions.setdefault(version, version))) for path, sha, version in rows)
+    return state
 
 
 def repeat_plan(
@@ -72,7 +78,7 @@ def repeat_plan(
     stored = wh.exists()
     with (wh.connect(read_only=True, bounded=True) if stored else duckdb.connect()) as con:
         if not stored:
-            wh.bound_memory(con, limit=WORK_MEMORY_LIMIT)
+            wh.bound_memory(con)
         if not (stored and "line_index" in existing_tables(con)):
             con.execute("CREATE TEMP TABLE old_index "
                         "(version_id VARCHAR, source_id VARCHAR, text_sha256 VARCHAR, line_hash BIGINT)")

@@ -29,12 +29,12 @@ LAKE = "lake"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
-# DuckDB's memory (beyond it, spilling to disk) for publishing, and for the run's other work
-# over the warehouse (repeat planning, the search index). Measured at 1 GB: repeat planning
-# peaks at 1,296 MB RSS under 1GB and 724 MB under 500MB in the same 3.7 s; the index build,
-# 1,487 MB and 832 MB; publishing ran out of memory under 500MB.
-WRITE_MEMORY_LIMIT = os.environ.get("CORPUS_WRITE_MEMORY_LIMIT", "1GB")
-WORK_MEMORY_LIMIT = os.environ.get("CORPUS_WORK_MEMORY_LIMIT", "500MB")
+# DuckDB's memory for the run's own work over the warehouse (publishing, repeat planning, the
+# search index); beyond it, DuckDB spills to disk. Measured at 1 GB (peak RSS of the process):
+# repeat planning 1,296 MB under 1GB, 724 MB under 500MB, in the same 3.7 s; the index build
+# 1,487 MB and 832 MB; publishing 4 shards per INSERT under 500MB 723 MB in 26 s, where 16
+# shards per INSERT took 1,020 MB in 20 s under 1GB (and ran out of memory under 500MB).
+MEMORY_LIMIT = os.environ.get("CORPUS_MEMORY_LIMIT", "500MB")
 
 
 class WarehouseError(RuntimeError):
@@ -172,14 +172,15 @@ class Warehouse:
                 f"no warehouse at {self.root}: run `corpus run RAW_DIR --warehouse {self.root}` first"
             )
         self.root.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(
-            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-        )
-        load_extensions(con, *self.extensions())
-        if not read_only:
+        # Our extensions are the files of the duckdb_extension_* wheels pinned next to duckdb
+        # itself: DuckDB's signature check of them cost 0.21 s per connection (most of a
+        # 1 s query's budget at 1 GB), so it is skipped for them and back on for anything else.
+        con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+                                     "allow_unsigned_extensions": True})
+        load_extensions(con, *self.extensions(), "fts")
+        con.execute("SET allow_unsigned_extensions = false")
+        if bounded or not read_only:
             self.bound_memory(con)
-        elif bounded:
-            self.bound_memory(con, limit=WORK_MEMORY_LIMIT)
         if not read_only:
             # A commit that loses a race fails instead of being replayed by DuckLake onto the
             # newer snapshot: publish then redoes the whole transaction (version flags and the
@@ -203,24 +204,27 @@ class Warehouse:
             self.catalog_url_file.write_text(postgres + "\n")
         return con
 
-    def bound_memory(self, con: duckdb.DuckDBPyConnection, spill_in: Path | None = None,
-                     limit: str = WRITE_MEMORY_LIMIT) -> None:
+    def bound_memory(self, con: duckdb.DuckDBPyConnection, spill_in: Path | None = None) -> None:
         """Cap DuckDB's memory; what does not fit spills to a folder (default: staging)."""
-        con.execute(f"SET memory_limit = {quote(limit)}")
+        con.execute(f"SET memory_limit = {quote(MEMORY_LIMIT)}")
         # One spill folder per process: several writers may share the warehouse folder.
         con.execute(f"SET temp_directory = {quote(str((spill_in or self.staging) / f'duckdb-spill-{os.getpid()}'))}")
 
     def hash_cache_path(self, collection: str | None = None) -> Path:
         return self.root / (f"raw_hashes-{collection}.json" if collection else "raw_hashes.json")
 
-    def load_hash_cache(self, collection: str | None = None) -> dict:
-        """{raw_path: (stat key, sha256)} of the last run's files: lets an incremental run skip
-        re-reading unchanged files. Only a cache: anything unreadable means an empty one."""
+    def load_hash_cache(self, collection: str | None = None) -> dict[str, str]:
+        """{raw_path: "<stat key> <sha256>"} of the last run's files (see ingest.inventory): lets
+        an incremental run skip re-reading unchanged files. One string per file keeps 170k
+        entries in 60 MB less than tuples did. Only a cache: anything unreadable, or in the
+        older format, means an empty one."""
         try:
             cached = json.loads(self.hash_cache_path(collection).read_text())
-            return {path: (tuple(key), sha) for path, (key, sha) in cached.items()}
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError):
             return {}
+        if not isinstance(cached, dict) or not all(isinstance(v, str) for v in cached.values()):
+            return {}
+        return cached
 
     def save_hash_cache(self, hashes: dict, collection: str | None = None) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -162,3 +162,21 @@ def test_a_folder_that_cannot_be_listed_is_a_reject_and_the_rest_is_read(tmp_pat
     assert [f.raw_path for f in found.files] == ["a.txt"]
     assert [(r.raw_path, r.error_kind, r.message) for r in found.rejects] == [
         ("locked", "unreadable", "locked: cannot list this folder: Permission denied")]
+
+
+def test_discover_walks_paths_in_plain_string_order(tmp_path):
+    names = ["a.txt", "a/b.txt", "a/c/d.txt", "a0", "a-b", "ab/x.txt", "a b.txt", "A.txt", "é.txt", "a/c.txt"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert [e.rel for e in discover(tmp_path)] == sorted(names)
+
+
+def test_a_hash_cache_in_the_older_format_counts_as_empty(tmp_path):
+    from flows.warehouse import Warehouse
+
+    wh = Warehouse(tmp_path / "wh")
+    wh.save_hash_cache({"a.txt": [[5, 1, 2, 3], "ab" * 32]})  # (stat key, sha) pairs, as before
+    assert wh.load_hash_cache() == {}
+    wh.save_hash_cache({"a.txt": "5 1 2 3 " + "ab" * 32})
+    assert wh.load_hash_cache() == {"a.txt": "5 1 2 3 " + "ab" * 32}

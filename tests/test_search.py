@@ -157,3 +157,20 @@ def test_an_updated_index_equals_a_fresh_one(tmp_path):
     search.build_index(wh, 6, incremental=False)
     assert [search.search(wh, q)[1] for q in queries] + [search.kwic(wh, "the river")] == by_update
     assert _index_contents(updated) == contents
+
+
+def test_phrase_sentences_gives_each_match_with_its_sentence_and_offsets(tmp_path):
+    wh = _warehouse(tmp_path)
+    found = search.phrase_sentences(wh, "the  RIVER")
+    assert [(m.sentence, m.sentence_start, m.start, m.end) for m in found] == [
+        ("The river flooded the old mill in March.", 0, 0, 9),
+        ("The river was calm in May.", 41, 41, 50),
+    ]
+    assert search.phrase_sentences(wh, "river mill") == []  # both words, but not as a phrase
+
+
+def test_a_fresh_index_keeps_its_postings_in_term_order(tmp_path):
+    path = search.build_index(_warehouse(tmp_path), 1)
+    with duckdb.connect(str(path), read_only=True) as con:
+        term_ids = [row[0] for row in con.execute("SELECT termid FROM fts_main_sentences.terms").fetchall()]
+    assert len(term_ids) == 10 and term_ids == sorted(term_ids)

@@ -90,3 +90,13 @@ def test_second_run_lock_is_refused(tmp_path):
         with pytest.raises(WarehouseError, match="is busy: a run is in progress"):
             with Warehouse(tmp_path / "wh").run_lock():
                 pass
+
+
+def test_a_connection_loads_its_extensions_and_then_requires_signatures_again(tmp_path):
+    wh = Warehouse(tmp_path / "wh")
+    publish.publish(wh, _stage(tmp_path, "a.txt", "One sentence here."), ["a.txt"], [SourceInfo("src")], _row("r1"))
+    with wh.connect() as con:
+        loaded = {name for (name,) in con.execute(
+            "SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
+        assert {"ducklake", "sqlite_scanner", "fts"} <= loaded
+        assert con.execute("SELECT current_setting('allow_unsigned_extensions')").fetchone() == (False,)
