@@ -237,26 +237,35 @@ def test_a_malformed_sidecar_is_one_reject_and_the_files_still_load(tmp_path):
     assert [r.error_kind for r in found.rejects] == ["metadata"]
 
 
-def test_an_unreadable_file_is_a_reject_and_the_others_load(tmp_path, monkeypatch):
+@pytest.mark.parametrize("locked, denied_call, message", [
+    ("locked.txt", "hash_file", "locked.txt: cannot read: Permission denied"),
+    ("locked", "scandir", "locked: cannot list this folder: Permission denied"),
+])
+def test_an_unreadable_file_or_folder_is_a_reject_and_the_others_load(tmp_path, monkeypatch, locked, denied_call,
+                                                                        message):
     # chmod 000 does not stop root (CI runs as root), so the permission error is injected.
+    from flows import ingest
+
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "a.txt").write_text(LTR)
-    (raw / "locked.txt").write_text(LTR)
-    from flows import ingest
-
-    real_hash = ingest.hash_file
+    if denied_call == "scandir":
+        (raw / locked).mkdir()
+        (raw / locked / "b.txt").write_text(LTR)
+    else:
+        (raw / locked).write_text(LTR)
+    module = os if denied_call == "scandir" else ingest
+    real_call = getattr(module, denied_call)
 
     def denying(path):
-        if path.name == "locked.txt":
+        if Path(path).name == locked:
             raise PermissionError(13, "Permission denied", str(path))
-        return real_hash(path)
+        return real_call(path)
 
-    monkeypatch.setattr(ingest, "hash_file", denying)
+    monkeypatch.setattr(module, denied_call, denying)
     found = inventory(raw)
     assert [f.raw_path for f in found.files] == ["a.txt"]
-    assert [(r.raw_path, r.error_kind, r.message) for r in found.rejects] == [
-        ("locked.txt", "unreadable", "locked.txt: cannot read: Permission denied")]
+    assert [(r.raw_path, r.error_kind, r.message) for r in found.rejects] == [(locked, "unreadable", message)]
 
 
 # --- the command line ---------------------------------------------------------------------------

@@ -146,24 +146,6 @@ def test_known_hashes_spare_rereading_unchanged_files_only(tmp_path, monkeypatch
     assert second.files[1].raw_sha256 == sha256_hex(b"BETA")
 
 
-def test_a_folder_that_cannot_be_listed_is_a_reject_and_the_rest_is_read(tmp_path, monkeypatch):
-    (tmp_path / "a.txt").write_text("a")
-    (tmp_path / "locked").mkdir()
-    (tmp_path / "locked" / "b.txt").write_text("b")
-    listing = os.scandir
-
-    def scandir(folder):
-        if str(folder).endswith("locked"):
-            raise PermissionError(13, "Permission denied")
-        return listing(folder)
-
-    monkeypatch.setattr(os, "scandir", scandir)
-    found = inventory(tmp_path)
-    assert [f.raw_path for f in found.files] == ["a.txt"]
-    assert [(r.raw_path, r.error_kind, r.message) for r in found.rejects] == [
-        ("locked", "unreadable", "locked: cannot list this folder: Permission denied")]
-
-
 def test_discover_walks_paths_in_plain_string_order(tmp_path):
     names = ["a.txt", "a/b.txt", "a/c/d.txt", "a0", "a-b", "ab/x.txt", "a b.txt", "A.txt", "é.txt", "a/c.txt"]
     for name in names:
