@@ -15,7 +15,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from flows.ingest import decode
+from flows.decode import decode
 from flows.records import Reject
 
 ALIASES = {"ascii": "utf-8"}  # ASCII files are valid UTF-8 and decode identically

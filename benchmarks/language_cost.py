@@ -17,7 +17,7 @@ from contextlib import nullcontext
 
 from flows import fastpaths, language
 from flows.clean import clean
-from flows.ingest import decode
+from flows.decode import decode
 from flows.records import Reject
 from flows.segment import segment
 

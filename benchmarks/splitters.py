@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flows import segment
-from flows.ingest import decode
+from flows.decode import decode
 from flows.records import Reject
 
 ROOT = Path(__file__).resolve().parent.parent

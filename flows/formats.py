@@ -28,7 +28,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from .clean import split_lines
-from .ingest import decode, overlong_line
+from .decode import decode, overlong_line
 from .records import Extracted, PageMeta, Reject
 from .rules import rules
 

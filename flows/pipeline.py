@@ -34,7 +34,7 @@ from .segment import segment
 DOCUMENT_TABLES = ("documents", "sentences", "removed", "edits", "line_index", "rejects", "files")
 _WORD = re.compile(r"\S*[^\W_]\S*")
 _STAGE_MODULES = ("clean.py", "repair.py", "segment.py", "language.py", "fastpaths.py",
-                  "ingest.py", "formats.py", "pipeline.py", "records.py")
+                  "ingest.py", "decode.py", "formats.py", "pipeline.py", "records.py")
 
 
 @cache

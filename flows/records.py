@@ -26,7 +26,7 @@ class SourceInfo:
     notes: str | None = None
 
 
-@dataclass(frozen=True, slots=True)  # one per file: slots keep 170k of them small
+@dataclass(frozen=True, slots=True)  # up to one per file: slots keep 170k of them small
 class DocMeta:
     """What the sidecar says about one file (all optional)."""
 

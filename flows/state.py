@@ -55,8 +55,8 @@ def file_state(con: duckdb.DuckDBPyConnection, collection: str | None = None) ->
     cursor = con.execute(
         f"SELECT raw_path, raw_sha256, pipeline_version FROM files WHERE {in_collection(collection)}"
     )
-    # In batches, with one string per pipeline version: at 170k files a fetchall and a copy of
-    # the version per row took 150 MB at once.
+    # In batches, with one string per pipeline version: a fetchall of 170k rows held every row
+    # twice (the list and the dict), each with its own copy of the same version string.
     state: dict[str, tuple[str | None, str]] = {}
     versions: dict[str, str] = {}
     while rows := cursor.fetchmany(10_000):

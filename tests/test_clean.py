@@ -4,7 +4,8 @@ import pytest
 
 from flows.clean import clean, line_hash, line_hashes, parse_date, split_lines
 from flows.repair import normalise_line
-from flows.ingest import decode, read_sidecar
+from flows.decode import decode
+from flows.ingest import read_sidecar
 from flows.segment import segment
 from tests.conftest import FIXTURES, SAMPLE
 from tests.invariants import assert_lines_accounted, assert_sentences_cover

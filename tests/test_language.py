@@ -4,7 +4,7 @@ import pytest
 
 from flows import fastpaths, language
 from flows.clean import clean
-from flows.ingest import decode
+from flows.decode import decode
 from flows.language import NO_LANGUAGE, detect, inherit_or_detect
 from flows.records import Lang
 from flows.segment import segment

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from flows import language
 from flows.clean import clean
-from flows.ingest import decode
+from flows.decode import decode
 from flows.pipeline import process_file
 from flows.records import DocMeta, RawFile, Reject, sha256_hex
 from flows.segment import segment

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ftfy.fixes import uncurl_quotes
 
-from flows.ingest import decode
+from flows.decode import decode
 from flows.repair import fix_encoding, normalise, split_glued_token
 from tests.conftest import FIXTURES
 
