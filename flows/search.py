@@ -171,19 +171,34 @@ def _is_current(path: Path) -> bool:
 def build_index(wh: Warehouse, snapshot: int, incremental: bool = True) -> Path:
     """Write the index of `snapshot` (under a temporary name, then renamed: readers never see a
     half-built one) and delete the indexes of older snapshots. With an index of an earlier
-    snapshot at hand, a copy of it is updated; otherwise (or with incremental=False) the
-    index is built from scratch."""
+    snapshot at hand, a copy of it is updated; otherwise (or with incremental=False, or when
+    the update fails) the index is built from scratch."""
     target = index_path(wh, snapshot)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}")
-    partial.unlink(missing_ok=True)
     previous = _previous_index(wh, snapshot) if incremental else None
+    try:
+        _write_index(wh, partial, snapshot, previous)
+    except duckdb.Error:
+        if previous is None:
+            raise
+        # The change feed since the older index may be gone (its snapshots expired by
+        # maintenance, say): a fresh build needs only the current snapshot.
+        _write_index(wh, partial, snapshot, None)
+    partial.replace(target)
+    for _, old in _indexes_before(wh, snapshot):
+        old.unlink(missing_ok=True)
+    return target
+
+
+def _write_index(wh: Warehouse, partial: Path, snapshot: int, previous: tuple[int, Path] | None) -> None:
+    partial.unlink(missing_ok=True)
     if previous:
         shutil.copyfile(previous[1], partial)
     con = wh.connect(read_only=True)
     try:
         # Unbounded, DuckDB took 6.3 GB to index 7.8 M sentences (1 GB corpus).
-        wh.bound_memory(con, spill_in=target.parent)
+        wh.bound_memory(con, spill_in=partial.parent)
         _attach_index(con, partial, read_only=False)
         if previous:
             _update_index(con, previous[0], snapshot)
@@ -191,10 +206,6 @@ def build_index(wh: Warehouse, snapshot: int, incremental: bool = True) -> Path:
             _fill_index(con, snapshot)
     finally:
         con.close()
-    partial.replace(target)
-    for _, old in _indexes_before(wh, snapshot):
-        old.unlink(missing_ok=True)
-    return target
 
 
 def _index_connection(wh: Warehouse, at: int | None) -> tuple[duckdb.DuckDBPyConnection, int]:

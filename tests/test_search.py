@@ -174,3 +174,19 @@ def test_a_fresh_index_keeps_its_postings_in_term_order(tmp_path):
     with duckdb.connect(str(path), read_only=True) as con:
         term_ids = [row[0] for row in con.execute("SELECT termid FROM fts_main_sentences.terms").fetchall()]
     assert len(term_ids) == 10 and term_ids == sorted(term_ids)
+
+
+def test_an_index_whose_update_fails_is_built_afresh(tmp_path, monkeypatch):
+    wh = _warehouse(tmp_path)
+    search.build_index(wh, 1)
+    publish.publish(wh, _stage(tmp_path, "b.txt", "A zeppelin over the river.", shard=2), ["b.txt"],
+                    [SourceInfo("src")], _row("r2"))
+
+    def no_change_feed(con, since, snapshot):
+        raise duckdb.InvalidInputException(f"no changes recorded between snapshots {since} and {snapshot}")
+
+    monkeypatch.setattr(search, "_update_index", no_change_feed)
+    path = search.build_index(wh, 2)
+    assert [p.name for p in (wh.root / "search").iterdir()] == ["sentences-2.duckdb"]
+    assert [row[1] for row in search.search(wh, "zeppelin")[1]] == ["A zeppelin over the river."]
+    assert search._is_current(path)
