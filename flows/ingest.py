@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
@@ -67,14 +68,14 @@ def check_raw_dir(raw_dir: Path) -> None:
         raise RawDirError(f"raw folder {raw_dir} contains no files")
 
 
-def _walk(folder: str, prefix: str):
+def _walk(folder: str, prefix: str) -> Iterator[Entry]:
     """Entries under folder in order of their path (hidden names and the sidecar skipped), one
     folder listed at a time: the walk never holds the whole tree, whatever its size.
 
     A folder's entries are sorted by name, with '/' after a folder's: then a depth-first walk
     gives every path in plain string order ('a.txt' < 'a/b.txt' < 'a0'). os.scandir rather than
-    pathlib: at 170k files, pathlib's parsing and its three stat calls per file took 11 s of a
-    45 s incremental run.
+    pathlib: at 170k files, pathlib's parsing and its three stat calls per file made the whole
+    inventory take 23.5 s under a profiler; with one stat per file, 4.0 s.
     """
     with os.scandir(folder) as listing:
         entries = [e for e in listing if not (e.name.startswith(".") or e.name == SIDECAR_NAME)]
@@ -90,7 +91,7 @@ def _walk(folder: str, prefix: str):
             yield Entry(rel, entry)
 
 
-def discover(raw_dir: Path):
+def discover(raw_dir: Path) -> Iterator[Entry]:
     """Entries under raw_dir that are inputs or must be accounted for, in order of their path:
     files, symbolic links (to files or folders) and special files; hidden names and the
     sidecar are skipped. Links to folders are listed, never descended into."""

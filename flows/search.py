@@ -59,11 +59,16 @@ def _fill_index(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
     # Postings in term order: a lookup reads the few row groups holding its terms (zone maps)
     # instead of all postings. At 1 GB: 10.6 s more to build; finding the sentences holding
     # two common words, 0.25 s -> 0.02 s. Postings an update adds go at the end, unordered.
-    con.execute(f"CREATE TABLE {_FTS}.terms_by_term AS SELECT * FROM {_FTS}.terms ORDER BY termid, docid")
-    con.execute(f"DROP TABLE {_FTS}.terms")
-    con.execute(f"ALTER TABLE {_FTS}.terms_by_term RENAME TO terms")
+    _rewrite_postings(con, "ORDER BY termid, docid")
     con.execute(f"CREATE TABLE index_format AS SELECT {INDEX_FORMAT} AS format")
 
+
+def _rewrite_postings(con: duckdb.DuckDBPyConnection, clause: str) -> None:
+    """Replace the postings table by `SELECT * FROM terms <clause>`, written anew (streamed
+    under the memory cap; the full-text macros find the table by name)."""
+    con.execute(f"CREATE TABLE {_FTS}.terms_rewritten AS SELECT * FROM {_FTS}.terms {clause}")
+    con.execute(f"DROP TABLE {_FTS}.terms")
+    con.execute(f"ALTER TABLE {_FTS}.terms_rewritten RENAME TO terms")
 
 
 def _update_index(con: duckdb.DuckDBPyConnection, since: int, snapshot: int) -> None:
@@ -98,10 +103,7 @@ def _update_index(con: duckdb.DuckDBPyConnection, since: int, snapshot: int) -> 
     if con.execute("SELECT count(*) FROM gone_docs").fetchone()[0]:
         # Rewritten rather than DELETEd: at 1 GB, deleting the postings of 78k sentences (of 78 M)
         # ran out of memory under the 500MB cap (it passed at 700MB); the rewrite took 3 s at 656 MB RSS.
-        con.execute(f"CREATE TABLE {_FTS}.terms_kept AS SELECT * FROM {_FTS}.terms "
-                    "WHERE docid NOT IN (SELECT docid FROM gone_docs)")
-        con.execute(f"DROP TABLE {_FTS}.terms")
-        con.execute(f"ALTER TABLE {_FTS}.terms_kept RENAME TO terms")
+        _rewrite_postings(con, "WHERE docid NOT IN (SELECT docid FROM gone_docs)")
     con.execute(f"DELETE FROM {_FTS}.docs WHERE docid IN (SELECT docid FROM gone_docs)")
     con.execute("DELETE FROM sentences WHERE sentence_id IN (SELECT sentence_id FROM gone)")
     con.execute("CREATE TEMP TABLE added AS SELECT * FROM arrived "

@@ -29,7 +29,7 @@ def init_script(wh: Warehouse, at: int | None = None) -> str:
         "-- Run it yourself with: duckdb -init THIS_FILE",
         "SET autoinstall_known_extensions = false;",
         "SET autoload_known_extensions = false;",
-        *(f"LOAD {quote(str(extension_path(name)))};" for name in (*wh.extensions(), "fts")),
+        *(f"LOAD {quote(str(extension_path(name)))};" for name in wh.extensions()),
         wh.attach_statement(read_only=True, snapshot=at) + ";",
         *(f"CREATE VIEW {table} AS FROM {LAKE}.{table};" for table in schemas.tables()),
     ]
