@@ -27,19 +27,17 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Cancelled, Completed, Failed
 from prefect.tasks import exponential_backoff
 
-from . import __version__, publish, report, schemas, search, state, warehouse
+from . import __version__, planning, publish, report, schemas, search, state, warehouse
 from .faults import fault_point
-from .ingest import inventory
 from .pipeline import (
     DOCUMENT_TABLES,
+    FileRange,
     fingerprint_shard,
     pipeline_version,
-    plan_run,
     process_shard,
     reject_row,
     rows_to_table,
     shard_file,
-    shards,
     write_table,
 )
 from .rules import rules
@@ -60,27 +58,9 @@ def new_run_id(now: datetime) -> str:
 
 
 @task(name="plan", persist_result=False, cache_policy=NO_CACHE)
-def plan_task(raw_dir: Path, wh: warehouse.Warehouse, collection: str | None):
-    """Inventory the raw folder and compare it with the warehouse (or the collection in it).
-
-    Returns the inventory, the plan, and whether the inventory's own rejects (sidecar problems,
-    unreadable files) differ from the stored ones, i.e. must be rewritten.
-    """
-    hashes = wh.load_hash_cache(collection)
-    found = inventory(raw_dir, hashes, collection)
-    wh.save_hash_cache({f.raw_path: hashes[f.raw_path] for f in found.files if f.raw_path in hashes}, collection)
-    known: dict = {}
-    stored_rejects: set = set()
-    if wh.exists():
-        with wh.connect(read_only=True) as con:
-            state.check_collection_use(con, collection)
-            known = state.file_state(con, collection)
-            stored_rejects = state.inventory_rejects(con, {f.raw_path for f in found.files}, collection)
-    inventory_paths = {r.raw_path for r in found.rejects} | {p for p, _, _ in stored_rejects}
-    for path in inventory_paths:
-        known.pop(path, None)  # decided by the inventory, not by the planner
-    fresh_rejects = {(r.raw_path, r.error_kind, r.message) for r in found.rejects}
-    return found, plan_run(found.files, known), fresh_rejects != stored_rejects, inventory_paths
+def plan_task(raw_dir: Path, wh: warehouse.Warehouse, collection: str | None, folder: Path) -> planning.RunPlan:
+    """Inventory the raw folder and compare it with the warehouse (or the collection in it)."""
+    return planning.plan(raw_dir, wh, collection, folder)
 
 
 # Shard tasks only read raw files and write their own staging files, so a retry is safe;
@@ -109,19 +89,19 @@ def _worker_pool(workers: int):
 
 
 @task(name="fingerprint-shard", persist_result=False, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
-def fingerprint_task(raw_dir: Path, files, staging: Path, shard: int) -> int:
+def fingerprint_task(raw_dir: Path, files: FileRange, staging: Path, shard: int) -> int:
     return _in_pool(fingerprint_shard, raw_dir, files, staging, shard)
 
 
 @task(name="plan-repeats", persist_result=False, cache_policy=NO_CACHE)
-def repeats_task(wh, staging: Path, gone_paths: list[str], collection: str | None):
+def repeats_task(wh, staging: Path, gone_paths: Path, collection: str | None):
     fingerprints = sorted((staging / "fingerprints").glob("shard-*.parquet"))
     min_docs = rules()["structure"]["cross_document_min_docs"]
     return state.repeat_plan(wh, fingerprints, gone_paths, min_docs, collection)
 
 
 @task(name="process-shard", persist_result=False, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
-def shard_task(raw_dir: Path, files, sources, repeats, staging: Path, shard: int):
+def shard_task(raw_dir: Path, files: FileRange, sources, repeats, staging: Path, shard: int):
     return _in_pool(process_shard, raw_dir, files, sources, repeats, staging, shard)
 
 
@@ -220,35 +200,35 @@ def _build(raw_dir: str, wh: warehouse.Warehouse, shard_size: int, collection: s
 
 def _stage_and_publish(run: _Run):
     logger = get_run_logger()
-    found, plan, inventory_changed, inventory_paths = plan_task(run.raw, run.wh, run.collection)
+    planned = plan_task(run.raw, run.wh, run.collection, run.staging / "plan")
     mark = run.lap("plan", run.clock)
-    for future in [fingerprint_task.submit(run.raw, b, run.staging, n)
-                   for n, b in enumerate(shards(plan.to_process, run.shard_size), 1)]:
+    to_read = planning.file_ranges(run.wh, planned.read_list, planned.counts["new"] + planned.counts["changed"],
+                                   run.collection, run.shard_size)
+    for future in [fingerprint_task.submit(run.raw, r, run.staging, n) for n, r in enumerate(to_read, 1)]:
         future.result()
-    gone = [f.raw_path for f in plan.to_process] + plan.deleted
-    repeats, context_paths = repeats_task(run.wh, run.staging, gone, run.collection)
-    context_changed = [f for f in plan.unchanged if f.raw_path in set(context_paths)]
-    to_process = sorted(plan.to_process + context_changed, key=lambda f: f.raw_path)
+    repeats, context_paths = repeats_task(run.wh, run.staging, planned.gone_list, run.collection)
+    process_list, n_process, n_context = planning.add_context(run.wh, planned, context_paths)
     mark = run.lap("fingerprint", mark)
+    found = planned.counts
     logger.info(
         "run %s: %d files (%d new, %d changed, %d reprocessed for repeats, %d unchanged, %d deleted)",
-        run.run_id, len(found.files), len(plan.new), len(plan.changed), len(context_changed),
-        len(plan.unchanged) - len(context_changed), len(plan.deleted),
+        run.run_id, found["files"], found["new"], found["changed"], n_context,
+        found["unchanged"] - n_context, found["deleted"],
     )
 
     # Rejects found while taking inventory (sidecar, unreadable files) are staged as shard 0,
     # only when they changed: an unchanged raw folder must leave the data untouched.
-    if inventory_changed:
+    if planned.inventory_changed:
         write_table(shard_file(run.staging, "rejects", 0),
-                    rows_to_table("rejects", [reject_row(r) for r in found.rejects]))
-    batches = shards(to_process, run.shard_size)
-    sources = {s.source_id: s for s in found.sources}
+                    rows_to_table("rejects", [reject_row(r) for r in planned.rejects]))
+    batches = planning.file_ranges(run.wh, process_list, n_process, run.collection, run.shard_size)
+    sources = {s.source_id: s for s in planned.sources}
     futures = [  # each task gets only its own sources' repeats: small arguments to ship
-        shard_task.submit(run.raw, files, sources, _for_sources(repeats, files), run.staging, n)
+        shard_task.submit(run.raw, files, sources, _for_sources(repeats, files.source_ids), run.staging, n)
         for n, files in enumerate(batches, start=1)
     ]
     results = []
-    with _progress(len(to_process)) as advance:
+    with _progress(n_process) as advance:
         for done, future in enumerate(futures, start=1):
             results.append(future.result())
             advance(len(batches[done - 1]))
@@ -263,20 +243,17 @@ def _stage_and_publish(run: _Run):
     staged = {name: sorted((run.staging / name).glob("shard-*.parquet")) for name in DOCUMENT_TABLES}
     written = {name: sum(r.counts[name] for r in results) for name in DOCUMENT_TABLES}
     counts = {
-        "n_files": len(found.files),
-        "n_new": len(plan.new),
-        "n_changed": len(plan.changed),
-        "n_context_changed": len(context_changed),
-        "n_unchanged": len(plan.unchanged) - len(context_changed),
-        "n_deleted": len(plan.deleted),
-        "n_rejected": written["rejects"] + (len(found.rejects) if inventory_changed else 0),
+        "n_files": found["files"],
+        "n_new": found["new"],
+        "n_changed": found["changed"],
+        "n_context_changed": n_context,
+        "n_unchanged": found["unchanged"] - n_context,
+        "n_deleted": found["deleted"],
+        "n_rejected": written["rejects"] + (len(planned.rejects) if planned.inventory_changed else 0),
         "n_documents": written["documents"],
         "n_sentences": written["sentences"],
         "n_removed": written["removed"],
     }
-    replace_paths = {f.raw_path for f in to_process} | set(plan.deleted)
-    if inventory_changed:
-        replace_paths |= inventory_paths
     run_row = {
         "run_id": run.run_id, "started_at": run.started, "finished_at": _utcnow(),
         "code_version": __version__, "pipeline_version": pipeline_version(),
@@ -285,7 +262,8 @@ def _stage_and_publish(run: _Run):
         "seconds": round(time.perf_counter() - run.clock, 3), "stage_seconds": run.stage_seconds,
     }
     rejects = _staged_rejects(staged["rejects"])
-    snapshot_id = publish_task(run.wh, staged, sorted(replace_paths), found.sources, run_row, run.collection)
+    snapshot_id = publish_task(run.wh, staged, planned.folder / "replace.parquet", planned.sources, run_row,
+                               run.collection)
     mark = run.lap("publish", mark)
     index_task(run.wh, snapshot_id)
     run.lap("index", mark)
@@ -308,8 +286,8 @@ def _stage_and_publish(run: _Run):
     return summary
 
 
-def _for_sources(repeats: dict, files) -> dict:
-    return {source: repeats[source] for source in {f.meta.source_id for f in files} if source in repeats}
+def _for_sources(repeats: dict, source_ids) -> dict:
+    return {source: repeats[source] for source in source_ids if source in repeats}
 
 
 def _sentences_deleted(wh: warehouse.Warehouse, snapshot_id: int) -> int:

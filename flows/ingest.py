@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from .records import DocMeta, Reject, RawFile, SourceInfo, in_collection
@@ -183,54 +183,80 @@ def _is_utf8(name: str) -> bool:
     return True
 
 
+@dataclass
+class Scan:
+    """A raw folder's inventory as it is walked: `files()` yields each file found (in path
+    order) with its hash-cache entry, and fills `sources` and `rejects` as it goes. Only the
+    rejects and sources are held: a million files take no more memory than ten."""
+
+    raw_dir: Path
+    known_hashes: Mapping[str, str]
+    collection: str | None
+    sources: dict[str, SourceInfo] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+
+    def files(self) -> Iterator[tuple[RawFile, str]]:
+        """(file, "<size> <mtime_ns> <ctime_ns> <inode> <sha256>") of every readable file.
+        A file whose stat key is the one in `known_hashes` is not read again."""
+        self.sources, metas, self.rejects = read_sidecar(self.raw_dir)
+        rejects, collection = self.rejects, self.collection
+        root_name = self.raw_dir.resolve().name
+        folder_metas: dict[str, DocMeta] = {}  # shared by the files of a source without sidecar entries
+        for entry in discover(self.raw_dir):
+            rel = entry.rel
+            if not (rel.isascii() or _is_utf8(rel)):
+                shown = os.fsencode(rel).decode("utf-8", errors="backslashreplace")
+                rejects.append(Reject(shown, "bad_name", f"{shown}: the file name is not valid UTF-8 "
+                                                         "(rename the file; it was not read)"))
+                continue
+            if entry.unlisted:
+                rejects.append(Reject(rel, "unreadable", f"{rel}: cannot list this folder: {entry.unlisted}"))
+                continue
+            problem = None if entry.regular else not_an_input(entry.path, self.raw_dir)
+            if problem:
+                rejects.append(Reject(rel, problem[0], f"{rel}: {problem[1]}"))
+                continue
+            stored = in_collection(rel, collection)
+            try:
+                key = entry.stat_key()
+                key_text = " ".join(map(str, key))
+                cached = self.known_hashes.get(stored) or ""
+                if cached.startswith(key_text + " "):
+                    sha, size, cache_entry = cached[len(key_text) + 1:], key[0], cached
+                else:
+                    sha, size = hash_file(entry.path)
+                    cache_entry = f"{key_text} {sha}"
+            except OSError as exc:
+                rejects.append(Reject(rel, "unreadable", f"{rel}: cannot read: {exc.strerror or exc}"))
+                continue
+            meta = metas.get(rel)
+            if meta is None:
+                source_id = _default_source_id(rel, root_name)
+                meta = folder_metas.setdefault(source_id, DocMeta(source_id))
+            if meta.source_id not in self.sources:
+                self.sources[meta.source_id] = SourceInfo(meta.source_id, notes="derived from folder name")
+            yield RawFile(stored, sha, size, meta, collection), cache_entry
+        self.rejects = [replace(r, raw_path=in_collection(r.raw_path, collection)) for r in rejects]
+
+    def source_list(self) -> list[SourceInfo]:
+        return [self.sources[k] for k in sorted(self.sources)]
+
+
 def inventory(
     raw_dir: Path, known_hashes: dict[str, str] | None = None, collection: str | None = None
 ) -> Inventory:
-    """Discover and hash every file; attach sidecar metadata and source ids.
+    """Discover and hash every file; attach sidecar metadata and source ids (the whole `Scan`,
+    in memory).
 
     `known_hashes` ({raw_path: "<size> <mtime_ns> <ctime_ns> <inode> <sha256>"}, from the
     previous run) spares re-reading a file whose stat key is unchanged; it is updated in place
-    with what this call hashed.
+    with every file's entry.
     With a `collection`, every raw_path (of files and rejects) starts with '<collection>/'.
     """
     known_hashes = {} if known_hashes is None else known_hashes
-    sources, metas, rejects = read_sidecar(raw_dir)
+    scan = Scan(raw_dir, known_hashes, collection)
     files = []
-    root_name = raw_dir.resolve().name
-    folder_metas: dict[str, DocMeta] = {}  # shared by the files of a source without sidecar entries
-    for entry in discover(raw_dir):
-        rel = entry.rel
-        if not (rel.isascii() or _is_utf8(rel)):
-            shown = os.fsencode(rel).decode("utf-8", errors="backslashreplace")
-            rejects.append(Reject(shown, "bad_name", f"{shown}: the file name is not valid UTF-8 "
-                                                     "(rename the file; it was not read)"))
-            continue
-        if entry.unlisted:
-            rejects.append(Reject(rel, "unreadable", f"{rel}: cannot list this folder: {entry.unlisted}"))
-            continue
-        problem = None if entry.regular else not_an_input(entry.path, raw_dir)
-        if problem:
-            rejects.append(Reject(rel, problem[0], f"{rel}: {problem[1]}"))
-            continue
-        stored = in_collection(rel, collection)
-        try:
-            key = entry.stat_key()
-            key_text = " ".join(map(str, key))
-            cached = known_hashes.get(stored, "")
-            if cached.startswith(key_text + " "):
-                sha, size = cached[len(key_text) + 1:], key[0]
-            else:
-                sha, size = hash_file(entry.path)
-                known_hashes[stored] = f"{key_text} {sha}"
-        except OSError as exc:
-            rejects.append(Reject(rel, "unreadable", f"{rel}: cannot read: {exc.strerror or exc}"))
-            continue
-        meta = metas.get(rel)
-        if meta is None:
-            source_id = _default_source_id(rel, root_name)
-            meta = folder_metas.setdefault(source_id, DocMeta(source_id))
-        if meta.source_id not in sources:
-            sources[meta.source_id] = SourceInfo(meta.source_id, notes="derived from folder name")
-        files.append(RawFile(stored, sha, size, meta, collection))
-    rejects = [replace(r, raw_path=in_collection(r.raw_path, collection)) for r in rejects]
-    return Inventory(files, [sources[k] for k in sorted(sources)], rejects)
+    for raw, cache_entry in scan.files():
+        files.append(raw)
+        known_hashes[raw.raw_path] = cache_entry
+    return Inventory(files, scan.source_list(), scan.rejects)

@@ -1,9 +1,9 @@
-"""Pipeline: composes the stages per file, per document and per shard, and plans a run.
+"""Pipeline: composes the stages per file, per document and per shard.
 
 `process_file` is pure: a raw file's bytes + identity -> rows for documents, sentences, removed,
 edits and line_index per document it holds, rejects for what could not be read, and its files
 row. `process_shard` reads a shard's files and writes its rows as Parquet under the run's
-staging folder. `plan_run` compares the raw folder with the warehouse's file state.
+staging folder; a shard's files are a list or a `FileRange` of a planned file list.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Set
+from collections.abc import Iterable, Iterator, Set
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -310,7 +310,7 @@ def fingerprint_shard(raw_dir: Path, files: list[RawFile], staging: Path, shard:
 
 def process_shard(
     raw_dir: Path,
-    files: list[RawFile],
+    files: Iterable[RawFile],
     sources: dict[str, SourceInfo],
     repeats: dict[str, Set[int]],
     staging: Path,
@@ -334,38 +334,36 @@ def process_shard(
     return ShardResult(shard, counts)
 
 
-# --- planning --------------------------------------------------------------------------------
+# --- shards of files ------------------------------------------------------------------------
+
+# A file list (planning writes them): one row per raw file, in path order, numbered by `seq`.
+FILE_COLUMNS = pa.schema([
+    ("raw_path", pa.string()), ("raw_sha256", pa.string()), ("raw_bytes", pa.int64()),
+    ("source_id", pa.string()), ("title", pa.string()), ("author", pa.string()),
+    ("published", pa.string()), ("url", pa.string()),
+])
 
 
 @dataclass(frozen=True)
-class Plan:
-    """Which files a run processes, and which raw paths it deletes from the warehouse."""
+class FileRange:
+    """Rows `start` to `stop` of a file list: a shard's files, read by the task that processes
+    them (iterate it) rather than shipped from the flow. `source_ids`: the sources among them."""
 
-    new: list[RawFile]
-    changed: list[RawFile]
-    unchanged: list[RawFile]
-    deleted: list[str]
+    file_list: Path
+    start: int
+    stop: int
+    collection: str | None = None
+    source_ids: tuple[str, ...] = ()
 
-    @property
-    def to_process(self) -> list[RawFile]:
-        return sorted(self.new + self.changed, key=lambda f: f.raw_path)
+    def __len__(self) -> int:
+        return self.stop - self.start
 
-
-def plan_run(files: list[RawFile], known: dict[str, tuple[str | None, str]]) -> Plan:
-    """Compare discovered files with the warehouse's {raw_path: (raw_sha256, pipeline_version)}."""
-    new, changed, unchanged = [], [], []
-    version = pipeline_version()
-    for raw in files:
-        state = known.get(raw.raw_path)
-        if state is None:
-            new.append(raw)
-        elif state != (raw.raw_sha256, version):
-            changed.append(raw)
-        else:
-            unchanged.append(raw)
-    present = {raw.raw_path for raw in files}
-    deleted = sorted(path for path in known if path not in present)
-    return Plan(new, changed, unchanged, deleted)
+    def __iter__(self) -> Iterator[RawFile]:
+        table = pq.read_table(self.file_list, columns=FILE_COLUMNS.names,
+                              filters=[("seq", ">=", self.start), ("seq", "<", self.stop)])
+        metas: dict[tuple, DocMeta] = {}  # files of one source and metadata share one
+        for path, sha, size, *meta in zip(*(column.to_pylist() for column in table.columns)):
+            yield RawFile(path, sha, size, metas.setdefault(tuple(meta), DocMeta(*meta)), self.collection)
 
 
 # Automatic shard size: enough shards to keep every worker busy to the end (about 64), few
@@ -378,8 +376,3 @@ def shard_size_for(n_files: int, shard_size: int = 0) -> int:
     if shard_size > 0:
         return shard_size
     return max(MIN_SHARD, min(MAX_SHARD, -(-n_files // AUTO_SHARDS)))
-
-
-def shards(files: list[RawFile], shard_size: int = 0) -> list[list[RawFile]]:
-    size = shard_size_for(len(files), shard_size)
-    return [files[i : i + size] for i in range(0, len(files), size)]

@@ -117,7 +117,7 @@ COMMIT_ATTEMPTS = 8  # against a busy shared catalog; waits of 0.25 s doubling, 
 def publish(
     wh: Warehouse,
     staged: dict[str, list[Path]],
-    replace_paths: list[str],
+    replace_paths: list[str] | Path,  # or a Parquet file of them (warehouse.temp_list)
     sources: list[SourceInfo],
     run_row: dict,
     collection: str | None = None,

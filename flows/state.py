@@ -37,42 +37,39 @@ def check_collection_use(con: duckdb.DuckDBPyConnection, collection: str | None)
 
 
 def inventory_rejects(
-    con: duckdb.DuckDBPyConnection, paths_in_raw: set[str], collection: str | None = None
+    con: duckdb.DuckDBPyConnection, files_found: str, collection: str | None = None
 ) -> set[tuple[str, str, str]]:
     """Stored rejects of the collection that are not about a file in the raw folder (sidecar,
-    unreadable files)."""
+    unreadable files); `files_found` is a relation (SQL) with the raw_path of every file found."""
     if "rejects" not in existing_tables(con):
         return set()
-    rows = con.execute(f"SELECT raw_path, error_kind, message FROM rejects WHERE {in_collection(collection)}").fetchall()
-    return {tuple(r) for r in rows if r[0] not in paths_in_raw}
+    rows = con.execute(f"SELECT raw_path, error_kind, message FROM rejects WHERE {in_collection(collection)} "
+                       f"AND raw_path NOT IN (SELECT raw_path FROM {files_found})").fetchall()
+    return {tuple(r) for r in rows}
 
 
-def file_state(con: duckdb.DuckDBPyConnection, collection: str | None = None) -> dict[str, tuple[str | None, str]]:
-    """{raw_path: (raw_sha256, pipeline_version)} of every file read (the files table), in the
-    collection or the whole warehouse."""
-    if "files" not in existing_tables(con):
-        return {}
-    cursor = con.execute(
-        f"SELECT raw_path, raw_sha256, pipeline_version FROM files WHERE {in_collection(collection)}"
-    )
-    # In batches, with one string per pipeline version: a fetchall of 170k rows held every row
-    # twice (the list and the dict), each with its own copy of the same version string.
-    state: dict[str, tuple[str | None, str]] = {}
-    versions: dict[str, str] = {}
-    while rows := cursor.fetchmany(10_000):
-        state.update((path, (sha, versions.setdefault(version, version))) for path, sha, version in rows)
-    return state
+def known_files(con: duckdb.DuckDBPyConnection, name: str, collection: str | None = None,
+                exclude: list[str] = ()) -> None:
+    """A temporary table `name` (raw_path, raw_sha256, pipeline_version) of every file read (the
+    files table), in the collection or the whole warehouse, but those in `exclude`."""
+    temp_list(con, f"{name}_excluded", "raw_path", list(exclude))
+    if "files" in existing_tables(con):
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT raw_path, raw_sha256, pipeline_version FROM files "
+                    f"WHERE {in_collection(collection)} AND raw_path NOT IN (SELECT raw_path FROM {name}_excluded)")
+    else:
+        con.execute(f"CREATE TEMP TABLE {name} (raw_path VARCHAR, raw_sha256 VARCHAR, pipeline_version VARCHAR)")
 
 
 def repeat_plan(
-    wh: Warehouse, fingerprints: list[Path], gone_paths: list[str], min_docs: int,
+    wh: Warehouse, fingerprints: list[Path], gone_paths: list[str] | Path, min_docs: int,
     collection: str | None = None,
 ) -> tuple[dict[str, set[int]], list[str]]:
     """Lines repeated across a source's distinct documents after this run, and the unchanged files
     whose output that changes (they hold a line that starts or stops being a repeat).
 
     `fingerprints` are staged line_index rows of the files about to be processed;
-    `gone_paths` are raw files whose documents this run replaces or deletes. Repeats are counted
+    `gone_paths` are raw files whose documents this run replaces or deletes (or a Parquet file
+    of them, see `warehouse.temp_list`). Repeats are counted
     within the collection, so its rows do not depend on when other collections commit.
     """
     stored = wh.exists()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import re
 import time
@@ -84,8 +83,12 @@ def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def temp_list(con: duckdb.DuckDBPyConnection, name: str, column: str, values: list[str]) -> None:
-    """A one-column temporary table holding `values` (for IN (SELECT ...) filters)."""
+def temp_list(con: duckdb.DuckDBPyConnection, name: str, column: str, values: list[str] | Path) -> None:
+    """A one-column temporary table holding `values` (for IN (SELECT ...) filters): a list, or
+    a Parquet file with that column (a run's file lists, which never pass through Python)."""
+    if isinstance(values, Path):
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT {column} FROM read_parquet({quote(str(values))})")
+        return
     con.execute(f"CREATE TEMP TABLE {name} ({column} VARCHAR)")
     if values:
         con.executemany(f"INSERT INTO {name} VALUES (?)", [[v] for v in values])
@@ -212,27 +215,8 @@ class Warehouse:
         con.execute(f"SET temp_directory = {quote(str((spill_in or self.staging) / f'duckdb-spill-{os.getpid()}'))}")
 
     def hash_cache_path(self, collection: str | None = None) -> Path:
-        return self.root / (f"raw_hashes-{collection}.json" if collection else "raw_hashes.json")
-
-    def load_hash_cache(self, collection: str | None = None) -> dict[str, str]:
-        """{raw_path: "<stat key> <sha256>"} of the last run's files (see ingest.inventory): lets
-        an incremental run skip re-reading unchanged files. One string per file: 170k entries
-        loaded in 70 MB less than as tuples. Only a cache: anything unreadable, or in the
-        older format, means an empty one."""
-        try:
-            cached = json.loads(self.hash_cache_path(collection).read_text())
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(cached, dict) or not all(isinstance(v, str) for v in cached.values()):
-            return {}
-        return cached
-
-    def save_hash_cache(self, hashes: dict, collection: str | None = None) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.hash_cache_path(collection)
-        tmp = path.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(hashes, sort_keys=True))
-        tmp.replace(path)
+        """The hash cache of the last run's files, in path order (see planning.SortedCache)."""
+        return self.root / (f"raw_hashes-{collection}.parquet" if collection else "raw_hashes.parquet")
 
     def staging_for(self, collection: str | None) -> Path:
         """Where a run of `collection` stages: each collection has its own, so cleaning up after

@@ -85,13 +85,3 @@ def test_discover_walks_paths_in_plain_string_order(tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")
     assert [e.rel for e in discover(tmp_path)] == sorted(names)
-
-
-def test_a_hash_cache_in_the_older_format_counts_as_empty(tmp_path):
-    from flows.warehouse import Warehouse
-
-    wh = Warehouse(tmp_path / "wh")
-    wh.save_hash_cache({"a.txt": [[5, 1, 2, 3], "ab" * 32]})  # (stat key, sha) pairs, as before
-    assert wh.load_hash_cache() == {}
-    wh.save_hash_cache({"a.txt": "5 1 2 3 " + "ab" * 32})
-    assert wh.load_hash_cache() == {"a.txt": "5 1 2 3 " + "ab" * 32}

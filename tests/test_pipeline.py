@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from flows.ingest import inventory
-from flows.pipeline import identity_url, pipeline_version, plan_run, process_file, process_shard
+from flows.pipeline import identity_url, pipeline_version, process_file, process_shard
 from flows.records import DocMeta, RawFile, sha256_hex, stable_id, version_id
 from tests.conftest import SAMPLE
 
@@ -73,21 +73,6 @@ def test_a_reject_is_one_row_and_nothing_else():
     assert (rows.documents, rows.sentences, rows.removed) == ([], [], [])
     assert rows.rejects[0]["error_kind"] == "empty"
     assert rows.rejects[0]["pipeline_version"] == pipeline_version()
-
-
-def test_plan_compares_hashes_and_pipeline_version():
-    a, b, c = _raw("a.txt", b"a"), _raw("b.txt", b"b"), _raw("c.txt", b"c")
-    known = {
-        "a.txt": (a.raw_sha256, pipeline_version()),
-        "b.txt": (b.raw_sha256, "old-version"),
-        "gone.txt": ("x", pipeline_version()),
-    }
-    plan = plan_run([a, b, c], known)
-    assert [f.raw_path for f in plan.unchanged] == ["a.txt"]
-    assert [f.raw_path for f in plan.changed] == ["b.txt"]
-    assert [f.raw_path for f in plan.new] == ["c.txt"]
-    assert plan.deleted == ["gone.txt"]
-    assert [f.raw_path for f in plan.to_process] == ["b.txt", "c.txt"]
 
 
 def test_process_shard_turns_a_vanished_file_into_a_reject(tmp_path: Path):

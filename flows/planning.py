@@ -1,0 +1,232 @@
+"""Planning: which files a run reads, replaces and deletes, kept on disk, not in the flow's memory.
+
+Takes the raw folder, the warehouse and a folder of the run's staging; gives a `RunPlan`: the
+counts of new, changed, unchanged and deleted files, the inventory's sources and rejects, and
+Parquet lists of files in path order, from which each shard task reads its own slice
+(`pipeline.FileRange`). The inventory streams from the folder walk to Parquet; the hash cache
+is read and rewritten alongside it, in the same path order; the comparison with the
+warehouse's file state is a join in DuckDB under the memory cap. Only rejects, sources and the
+files a change of repeated lines touches stay in Python, so the flow's process does not grow
+with the number of files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import state
+from .ingest import Scan
+from .pipeline import FILE_COLUMNS, FileRange, pipeline_version, shard_size_for
+from .records import Reject, SourceInfo
+from .warehouse import Warehouse, quote, temp_list
+
+CACHE_COLUMNS = pa.schema([("raw_path", pa.string()), ("entry", pa.string())])
+BATCH_ROWS = 10_000  # rows per write and per row group: a shard reads only its own row groups
+
+
+class SortedCache:
+    """The previous run's hash cache ({raw_path: "<stat key> <sha256>"}), read alongside a walk
+    in the same path order, one batch at a time: `get` must be asked in increasing path order.
+    Only a cache: anything unreadable counts as empty from there on."""
+
+    def __init__(self, path: Path) -> None:
+        self._batches = self._read(path)
+        self._paths: list[str] = []
+        self._entries: list[str] = []
+        self._at = 0
+
+    @staticmethod
+    def _read(path: Path) -> Iterator[tuple[list, list]]:
+        try:
+            for batch in pq.ParquetFile(path).iter_batches(BATCH_ROWS, columns=CACHE_COLUMNS.names):
+                yield batch.column(0).to_pylist(), batch.column(1).to_pylist()
+        except (OSError, ValueError, KeyError, pa.ArrowException):
+            return
+
+    def get(self, raw_path: str) -> str | None:
+        while True:
+            while self._at < len(self._paths):
+                here = self._paths[self._at]
+                if here >= raw_path:
+                    return self._entries[self._at] if here == raw_path else None
+                self._at += 1
+            batch = next(self._batches, None)
+            if batch is None:
+                return None
+            (self._paths, self._entries), self._at = batch, 0
+
+
+@contextmanager
+def parquet_rows(path: Path, schema: pa.Schema) -> Iterator[Callable[[tuple], None]]:
+    """An `add(row)` that appends rows to a Parquet file BATCH_ROWS at a time. The file appears
+    under its name only when the block ends without an error."""
+    tmp = path.with_name(path.name + ".tmp")
+    pending: list[tuple] = []
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            def flush() -> None:
+                writer.write_table(pa.table(list(zip(*pending)), schema=schema), row_group_size=BATCH_ROWS)
+                pending.clear()
+
+            def add(row: tuple) -> None:
+                pending.append(row)
+                if len(pending) >= BATCH_ROWS:
+                    flush()
+
+            yield add
+            if pending:
+                flush()
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A run's plan. Its lists (under `folder`) hold FILE_COLUMNS and a `seq` in path order:
+    `read.parquet`, the new and changed files; `gone.parquet` (raw_path), the files whose rows
+    this run replaces or deletes."""
+
+    folder: Path
+    collection: str | None
+    counts: dict[str, int]  # files, new, changed, unchanged, deleted
+    sources: list[SourceInfo]
+    rejects: list[Reject]
+    inventory_changed: bool  # the inventory's own rejects differ from the stored ones
+    inventory_paths: list[str]  # raw paths those rejects are about (fresh and stored)
+
+    @property
+    def read_list(self) -> Path:
+        return self.folder / "read.parquet"
+
+    @property
+    def gone_list(self) -> Path:
+        return self.folder / "gone.parquet"
+
+
+def plan(raw_dir: Path, wh: Warehouse, collection: str | None, folder: Path) -> RunPlan:
+    """Inventory `raw_dir` into `folder`, rewrite the hash cache, and compare the inventory with
+    the warehouse's file state (of the collection)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    inventory_file = folder / "inventory.parquet"
+    wh.hash_cache_path(collection).with_suffix(".json").unlink(missing_ok=True)  # the format before Parquet
+    scan = Scan(raw_dir, SortedCache(wh.hash_cache_path(collection)), collection)
+    wh.root.mkdir(parents=True, exist_ok=True)
+    with parquet_rows(inventory_file, FILE_COLUMNS) as add_file, \
+            parquet_rows(wh.hash_cache_path(collection), CACHE_COLUMNS) as add_cache_entry:
+        for raw, cache_entry in scan.files():
+            meta = raw.meta
+            add_file((raw.raw_path, raw.raw_sha256, raw.raw_bytes, meta.source_id, meta.title, meta.author,
+                      meta.published, meta.url))
+            add_cache_entry((raw.raw_path, cache_entry))
+    with _connection(wh, folder, lake=True) as con:
+        found = f"read_parquet({quote(str(inventory_file))})"
+        if wh.exists():
+            state.check_collection_use(con, collection)
+        stored_rejects = state.inventory_rejects(con, found, collection) if wh.exists() else set()
+        inventory_paths = sorted({r.raw_path for r in scan.rejects} | {p for p, _, _ in stored_rejects})
+        state.known_files(con, "known", collection, exclude=inventory_paths)
+        counts = compare(con, found, "known", folder)
+    counts["files"] = counts["new"] + counts["changed"] + counts["unchanged"]
+    fresh_rejects = {(r.raw_path, r.error_kind, r.message) for r in scan.rejects}
+    return RunPlan(folder, collection, counts, scan.source_list(), scan.rejects,
+                   fresh_rejects != stored_rejects, inventory_paths)
+
+
+def compare(con: duckdb.DuckDBPyConnection, found: str, known: str, folder: Path) -> dict[str, int]:
+    """Compare the files found (`found`, a relation of FILE_COLUMNS) with the stored ones
+    (`known`: raw_path, raw_sha256, pipeline_version) and write the plan's lists into `folder`:
+    new and changed files to read, paths gone (replaced or deleted), unchanged files. Returns
+    how many files are new, changed, unchanged and deleted."""
+    con.execute(
+        f"""CREATE TEMP TABLE planned AS
+        SELECT raw_path, {', '.join('f.' + c for c in FILE_COLUMNS.names[1:])},
+            CASE WHEN f.raw_path IS NULL THEN 'deleted' WHEN k.raw_path IS NULL THEN 'new'
+                 WHEN k.raw_sha256 IS NOT DISTINCT FROM f.raw_sha256 AND k.pipeline_version = ?
+                 THEN 'unchanged' ELSE 'changed' END AS decision
+        FROM {found} f FULL JOIN {known} k USING (raw_path)""",
+        [pipeline_version()],
+    )
+    counts = dict.fromkeys(("new", "changed", "unchanged", "deleted"), 0)
+    counts.update(con.execute("SELECT decision, count(*) FROM planned GROUP BY ALL").fetchall())
+    _write_list(con, "planned", "decision IN ('new', 'changed')", folder / "read.parquet")
+    con.execute(f"COPY (SELECT raw_path FROM planned WHERE decision <> 'unchanged' ORDER BY raw_path) "
+                f"TO {quote(str(folder / 'gone.parquet'))} (FORMAT parquet)")
+    con.execute(f"COPY (SELECT * FROM planned WHERE decision = 'unchanged' ORDER BY raw_path) "
+                f"TO {quote(str(folder / 'unchanged.parquet'))} (FORMAT parquet)")
+    return counts
+
+
+def add_context(wh: Warehouse, run_plan: RunPlan, context_paths: list[str]) -> tuple[Path, int, int]:
+    """The files the run processes: the new and changed ones and the unchanged files among
+    `context_paths` (whose output a change of repeated lines alters), as a list in path order.
+    Also writes `replace.parquet`, the raw paths whose rows the publish replaces or deletes.
+    Returns (the list, how many files it holds, how many of them are unchanged ones)."""
+    folder = run_plan.folder
+    with _connection(wh, folder) as con:
+        temp_list(con, "context", "raw_path", context_paths)
+        con.execute(
+            f"""CREATE TEMP TABLE to_process AS
+            SELECT * EXCLUDE (seq) FROM read_parquet({quote(str(run_plan.read_list))})
+            UNION ALL SELECT {', '.join(FILE_COLUMNS.names)} FROM read_parquet({quote(str(folder / 'unchanged.parquet'))})
+                WHERE raw_path IN (SELECT raw_path FROM context)"""
+        )
+        n_context = con.execute(f"SELECT count(*) FROM read_parquet({quote(str(folder / 'unchanged.parquet'))}) "
+                                "WHERE raw_path IN (SELECT raw_path FROM context)").fetchone()[0]
+        process_list = folder / "process.parquet"
+        n_process = _write_list(con, "to_process", "true", process_list)
+        temp_list(con, "decided", "raw_path", run_plan.inventory_paths if run_plan.inventory_changed else [])
+        con.execute(
+            f"""COPY (SELECT raw_path FROM to_process
+                      UNION SELECT raw_path FROM read_parquet({quote(str(run_plan.gone_list))})
+                      UNION SELECT raw_path FROM decided ORDER BY raw_path)
+            TO {quote(str(folder / 'replace.parquet'))} (FORMAT parquet)"""
+        )
+    return process_list, n_process, n_context
+
+
+def file_ranges(wh: Warehouse, file_list: Path, n_files: int, collection: str | None, shard_size: int = 0) -> list[FileRange]:
+    """The list's files in shards of `shard_size` (0: from the number of files), each with the
+    sources of its files (a task is sent only those sources' repeated lines)."""
+    size = shard_size_for(n_files, shard_size)
+    if not n_files:
+        return []
+    with _connection(wh, file_list.parent) as con:
+        sources = dict(con.execute(
+            f"SELECT seq // {size}, list(DISTINCT source_id ORDER BY source_id) FROM read_parquet({quote(str(file_list))}) "
+            "GROUP BY ALL").fetchall())
+    return [FileRange(file_list, start, min(start + size, n_files), collection, tuple(sources[start // size]))
+            for start in range(0, n_files, size)]
+
+
+def _write_list(con: duckdb.DuckDBPyConnection, table: str, where: str, out: Path) -> int:
+    """Write `table`'s rows matching `where` as a file list (FILE_COLUMNS, then seq, in path order)."""
+    con.execute(
+        f"""COPY (SELECT {', '.join(FILE_COLUMNS.names)}, row_number() OVER (ORDER BY raw_path) - 1 AS seq
+                  FROM {table} WHERE {where} ORDER BY raw_path)
+        TO {quote(str(out))} (FORMAT parquet, ROW_GROUP_SIZE {BATCH_ROWS})"""
+    )
+    return con.execute(f"SELECT count(*) FROM read_parquet({quote(str(out))})").fetchone()[0]
+
+
+@contextmanager
+def _connection(wh: Warehouse, spill_in: Path, lake: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection under the memory cap: the warehouse's (read-only) when `lake` and there is
+    one, else a plain one."""
+    if lake and wh.exists():
+        con = wh.connect(read_only=True, bounded=True)
+    else:
+        con = duckdb.connect()
+        wh.bound_memory(con, spill_in=spill_in)
+    try:
+        yield con
+    finally:
+        con.close()
