@@ -2,7 +2,9 @@
 
 Takes a raw folder; gives `RawFile` records (path, sha256, size, metadata), and a `Reject` with
 a clear reason for every entry that cannot be read (a broken link, a special file, an
-unreadable file or folder, a bad sidecar entry). Never raises for bad input.
+unreadable file or folder, a bad sidecar entry). Never raises for bad input. A `Scan` yields
+the files one at a time in path order (a run writes them to disk as it goes, see `planning`);
+`inventory` collects them.
 """
 
 from __future__ import annotations
