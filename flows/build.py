@@ -57,16 +57,12 @@ def new_run_id(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-@task(name="plan", persist_result=False, cache_policy=NO_CACHE)
-def plan_task(raw_dir: Path, wh: warehouse.Warehouse, collection: str | None, folder: Path) -> planning.RunPlan:
-    """Inventory the raw folder and compare it with the warehouse (or the collection in it)."""
-    return planning.plan(raw_dir, wh, collection, folder)
-
-
 # Shard tasks only read raw files and write their own staging files, so a retry is safe;
 # bad input never raises (it becomes a reject), so what is retried is transient trouble.
 # The CPU work of shard tasks runs in a process pool (spawned: workers import only the pure
-# stage modules, never Prefect, so they start no Prefect server of their own).
+# stage modules, never Prefect, so they start no Prefect server of their own). So does
+# planning: the memory its Parquet and DuckDB work leaves behind in a process stays out of the
+# flow's own, which publishes and builds the index later.
 _pool: ProcessPoolExecutor | None = None
 
 
@@ -84,8 +80,23 @@ def _worker_pool(workers: int):
     try:
         yield
     finally:
-        _pool.shutdown(cancel_futures=True)
+        _release_workers(cancel=True)
+
+
+def _release_workers(cancel: bool = False) -> None:
+    """Stop the worker processes (shard tasks run inline after this). Done once the shards are
+    processed: idle workers held their memory (language model, splitters) through publishing
+    and the index build, when the flow's own process peaks."""
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(cancel_futures=cancel)
         _pool = None
+
+
+@task(name="plan", persist_result=False, cache_policy=NO_CACHE)
+def plan_task(raw_dir: Path, wh: warehouse.Warehouse, collection: str | None, folder: Path) -> planning.RunPlan:
+    """Inventory the raw folder and compare it with the warehouse (or the collection in it)."""
+    return _in_pool(planning.plan, raw_dir, wh, collection, folder)
 
 
 @task(name="fingerprint-shard", persist_result=False, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
@@ -97,7 +108,7 @@ def fingerprint_task(raw_dir: Path, files: FileRange, staging: Path, shard: int)
 def repeats_task(wh, staging: Path, gone_paths: Path, collection: str | None):
     fingerprints = sorted((staging / "fingerprints").glob("shard-*.parquet"))
     min_docs = rules()["structure"]["cross_document_min_docs"]
-    return state.repeat_plan(wh, fingerprints, gone_paths, min_docs, collection)
+    return _in_pool(state.repeat_plan, wh, fingerprints, gone_paths, min_docs, collection)
 
 
 @task(name="process-shard", persist_result=False, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
@@ -202,12 +213,12 @@ def _stage_and_publish(run: _Run):
     logger = get_run_logger()
     planned = plan_task(run.raw, run.wh, run.collection, run.staging / "plan")
     mark = run.lap("plan", run.clock)
-    to_read = planning.file_ranges(run.wh, planned.read_list, planned.counts["new"] + planned.counts["changed"],
+    to_read = _in_pool(planning.file_ranges, run.wh, planned.read_list, planned.counts["new"] + planned.counts["changed"],
                                    run.collection, run.shard_size)
     for future in [fingerprint_task.submit(run.raw, r, run.staging, n) for n, r in enumerate(to_read, 1)]:
         future.result()
     repeats, context_paths = repeats_task(run.wh, run.staging, planned.gone_list, run.collection)
-    process_list, n_process, n_context = planning.add_context(run.wh, planned, context_paths)
+    process_list, n_process, n_context = _in_pool(planning.add_context, run.wh, planned, context_paths)
     mark = run.lap("fingerprint", mark)
     found = planned.counts
     logger.info(
@@ -221,7 +232,7 @@ def _stage_and_publish(run: _Run):
     if planned.inventory_changed:
         write_table(shard_file(run.staging, "rejects", 0),
                     rows_to_table("rejects", [reject_row(r) for r in planned.rejects]))
-    batches = planning.file_ranges(run.wh, process_list, n_process, run.collection, run.shard_size)
+    batches = _in_pool(planning.file_ranges, run.wh, process_list, n_process, run.collection, run.shard_size)
     sources = {s.source_id: s for s in planned.sources}
     futures = [  # each task gets only its own sources' repeats: small arguments to ship
         shard_task.submit(run.raw, files, sources, _for_sources(repeats, files.source_ids), run.staging, n)
@@ -238,6 +249,7 @@ def _stage_and_publish(run: _Run):
                         elapsed / done * (len(futures) - done))
             fault_point("processing")
     mark = run.lap("process", mark)
+    _release_workers()
     fault_point("staged")
 
     staged = {name: sorted((run.staging / name).glob("shard-*.parquet")) for name in DOCUMENT_TABLES}

@@ -39,3 +39,20 @@ def test_publishing_shards_in_several_inserts_gives_the_same_rows(tmp_path, one_
     monkeypatch.setattr(publish, "INSERT_SHARDS", 1)  # 3 shards: 3 INSERTs per table
     corpus("run", str(SAMPLE), "--warehouse", str(tmp_path / "wh"), "--workers", "1", "--shard-size", "2")
     assert _dump(tmp_path / "wh") == one_process
+
+
+def test_the_worker_processes_are_stopped_before_publishing(tmp_path, monkeypatch):
+    import multiprocessing
+
+    from flows import publish
+
+    children_at_publish = []
+    real_publish = publish.publish
+
+    def publish_counting_children(*args, **kwargs):
+        children_at_publish.append(len(multiprocessing.active_children()))
+        return real_publish(*args, **kwargs)
+
+    monkeypatch.setattr(publish, "publish", publish_counting_children)
+    corpus("run", str(SAMPLE), "--warehouse", str(tmp_path / "wh"), "--workers", "2", "--shard-size", "2")
+    assert children_at_publish == [0]
