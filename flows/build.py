@@ -213,11 +213,11 @@ def _stage_and_publish(run: _Run):
     logger = get_run_logger()
     planned = plan_task(run.raw, run.wh, run.collection, run.staging / "plan")
     mark = run.lap("plan", run.clock)
-    to_read = _in_pool(planning.file_ranges, run.wh, planned.read_list, planned.counts["new"] + planned.counts["changed"],
+    to_read = _in_pool(planning.file_ranges, run.wh, planned.lists.read, planned.counts["new"] + planned.counts["changed"],
                                    run.collection, run.shard_size)
     for future in [fingerprint_task.submit(run.raw, r, run.staging, n) for n, r in enumerate(to_read, 1)]:
         future.result()
-    repeats, context_paths = repeats_task(run.wh, run.staging, planned.gone_list, run.collection)
+    repeats, context_paths = repeats_task(run.wh, run.staging, planned.lists.gone, run.collection)
     process_list, n_process, n_context = _in_pool(planning.add_context, run.wh, planned, context_paths)
     mark = run.lap("fingerprint", mark)
     found = planned.counts
@@ -274,7 +274,7 @@ def _stage_and_publish(run: _Run):
         "seconds": round(time.perf_counter() - run.clock, 3), "stage_seconds": run.stage_seconds,
     }
     rejects = _staged_rejects(staged["rejects"])
-    snapshot_id = publish_task(run.wh, staged, planned.folder / "replace.parquet", planned.sources, run_row,
+    snapshot_id = publish_task(run.wh, staged, planned.lists.replace, planned.sources, run_row,
                                run.collection)
     mark = run.lap("publish", mark)
     index_task(run.wh, snapshot_id)

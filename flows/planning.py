@@ -90,12 +90,42 @@ def parquet_rows(path: Path, schema: pa.Schema) -> Iterator[Callable[[tuple], No
 
 
 @dataclass(frozen=True)
-class RunPlan:
-    """A run's plan. Its lists (under `folder`) hold FILE_COLUMNS and a `seq` in path order:
-    `read.parquet`, the new and changed files; `gone.parquet` (raw_path), the files whose rows
-    this run replaces or deletes."""
+class PlanLists:
+    """Where a run's plan keeps its file lists: Parquet, in path order. Lists of files hold
+    FILE_COLUMNS (and a `seq` where shards are cut from them); lists of paths, raw_path."""
 
     folder: Path
+
+    @property
+    def inventory(self) -> Path:  # every file found
+        return self.folder / "inventory.parquet"
+
+    @property
+    def read(self) -> Path:  # the new and changed files, with seq
+        return self.folder / "read.parquet"
+
+    @property
+    def gone(self) -> Path:  # paths whose rows this run replaces or deletes (repeat planning)
+        return self.folder / "gone.parquet"
+
+    @property
+    def unchanged(self) -> Path:  # the unchanged files
+        return self.folder / "unchanged.parquet"
+
+    @property
+    def process(self) -> Path:  # the files processed: read, and unchanged ones whose repeats changed; with seq
+        return self.folder / "process.parquet"
+
+    @property
+    def replace(self) -> Path:  # paths whose rows the publish replaces or deletes
+        return self.folder / "replace.parquet"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A run's plan: what the inventory found and how it compares with the warehouse."""
+
+    lists: PlanLists
     collection: str | None
     counts: dict[str, int]  # files, new, changed, unchanged, deleted
     sources: list[SourceInfo]
@@ -103,24 +133,16 @@ class RunPlan:
     inventory_changed: bool  # the inventory's own rejects differ from the stored ones
     inventory_paths: list[str]  # raw paths those rejects are about (fresh and stored)
 
-    @property
-    def read_list(self) -> Path:
-        return self.folder / "read.parquet"
-
-    @property
-    def gone_list(self) -> Path:
-        return self.folder / "gone.parquet"
-
 
 def plan(raw_dir: Path, wh: Warehouse, collection: str | None, folder: Path) -> RunPlan:
     """Inventory `raw_dir` into `folder`, rewrite the hash cache, and compare the inventory with
     the warehouse's file state (of the collection)."""
     folder.mkdir(parents=True, exist_ok=True)
-    inventory_file = folder / "inventory.parquet"
+    lists = PlanLists(folder)
     wh.hash_cache_path(collection).with_suffix(".json").unlink(missing_ok=True)  # the format before Parquet
     scan = Scan(raw_dir, SortedCache(wh.hash_cache_path(collection)), collection)
     wh.root.mkdir(parents=True, exist_ok=True)
-    with parquet_rows(inventory_file, FILE_COLUMNS) as add_file, \
+    with parquet_rows(lists.inventory, FILE_COLUMNS) as add_file, \
             parquet_rows(wh.hash_cache_path(collection), CACHE_COLUMNS) as add_cache_entry:
         for raw, cache_entry in scan.files():
             meta = raw.meta
@@ -128,24 +150,23 @@ def plan(raw_dir: Path, wh: Warehouse, collection: str | None, folder: Path) -> 
                       meta.published, meta.url))
             add_cache_entry((raw.raw_path, cache_entry))
     with _connection(wh, folder, lake=True) as con:
-        found = f"read_parquet({quote(str(inventory_file))})"
+        found = f"read_parquet({quote(str(lists.inventory))})"
         if wh.exists():
             state.check_collection_use(con, collection)
         stored_rejects = state.inventory_rejects(con, found, collection) if wh.exists() else set()
         inventory_paths = sorted({r.raw_path for r in scan.rejects} | {p for p, _, _ in stored_rejects})
         state.known_files(con, "known", collection, exclude=inventory_paths)
-        counts = compare(con, found, "known", folder)
+        counts = compare(con, found, "known", lists)
     counts["files"] = counts["new"] + counts["changed"] + counts["unchanged"]
     fresh_rejects = {(r.raw_path, r.error_kind, r.message) for r in scan.rejects}
-    return RunPlan(folder, collection, counts, scan.source_list(), scan.rejects,
+    return RunPlan(lists, collection, counts, scan.source_list(), scan.rejects,
                    fresh_rejects != stored_rejects, inventory_paths)
 
 
-def compare(con: duckdb.DuckDBPyConnection, found: str, known: str, folder: Path) -> dict[str, int]:
+def compare(con: duckdb.DuckDBPyConnection, found: str, known: str, lists: PlanLists) -> dict[str, int]:
     """Compare the files found (`found`, a relation of FILE_COLUMNS) with the stored ones
-    (`known`: raw_path, raw_sha256, pipeline_version) and write the plan's lists into `folder`:
-    new and changed files to read, paths gone (replaced or deleted), unchanged files. Returns
-    how many files are new, changed, unchanged and deleted."""
+    (`known`: raw_path, raw_sha256, pipeline_version) and write the `read`, `gone` and
+    `unchanged` lists. Returns how many files are new, changed, unchanged and deleted."""
     con.execute(
         f"""CREATE TEMP TABLE planned AS
         SELECT raw_path, {', '.join('f.' + c for c in FILE_COLUMNS.names[1:])},
@@ -157,40 +178,39 @@ def compare(con: duckdb.DuckDBPyConnection, found: str, known: str, folder: Path
     )
     counts = dict.fromkeys(("new", "changed", "unchanged", "deleted"), 0)
     counts.update(con.execute("SELECT decision, count(*) FROM planned GROUP BY ALL").fetchall())
-    _write_list(con, "planned", "decision IN ('new', 'changed')", folder / "read.parquet")
+    _write_list(con, "planned", "decision IN ('new', 'changed')", lists.read)
     con.execute(f"COPY (SELECT raw_path FROM planned WHERE decision <> 'unchanged' ORDER BY raw_path) "
-                f"TO {quote(str(folder / 'gone.parquet'))} (FORMAT parquet)")
+                f"TO {quote(str(lists.gone))} (FORMAT parquet)")
     con.execute(f"COPY (SELECT * FROM planned WHERE decision = 'unchanged' ORDER BY raw_path) "
-                f"TO {quote(str(folder / 'unchanged.parquet'))} (FORMAT parquet)")
+                f"TO {quote(str(lists.unchanged))} (FORMAT parquet)")
     return counts
 
 
 def add_context(wh: Warehouse, run_plan: RunPlan, context_paths: list[str]) -> tuple[Path, int, int]:
-    """The files the run processes: the new and changed ones and the unchanged files among
-    `context_paths` (whose output a change of repeated lines alters), as a list in path order.
-    Also writes `replace.parquet`, the raw paths whose rows the publish replaces or deletes.
-    Returns (the list, how many files it holds, how many of them are unchanged ones)."""
-    folder = run_plan.folder
-    with _connection(wh, folder) as con:
+    """Write the `process` list: the new and changed files and the unchanged files among
+    `context_paths` (whose output a change of repeated lines alters); and the `replace` list.
+    Returns (the process list, how many files it holds, how many of them are unchanged ones)."""
+    lists = run_plan.lists
+    unchanged = f"read_parquet({quote(str(lists.unchanged))})"
+    with _connection(wh, lists.folder) as con:
         temp_list(con, "context", "raw_path", context_paths)
         con.execute(
             f"""CREATE TEMP TABLE to_process AS
-            SELECT * EXCLUDE (seq) FROM read_parquet({quote(str(run_plan.read_list))})
-            UNION ALL SELECT {', '.join(FILE_COLUMNS.names)} FROM read_parquet({quote(str(folder / 'unchanged.parquet'))})
+            SELECT * EXCLUDE (seq) FROM read_parquet({quote(str(lists.read))})
+            UNION ALL SELECT {', '.join(FILE_COLUMNS.names)} FROM {unchanged}
                 WHERE raw_path IN (SELECT raw_path FROM context)"""
         )
-        n_context = con.execute(f"SELECT count(*) FROM read_parquet({quote(str(folder / 'unchanged.parquet'))}) "
-                                "WHERE raw_path IN (SELECT raw_path FROM context)").fetchone()[0]
-        process_list = folder / "process.parquet"
-        n_process = _write_list(con, "to_process", "true", process_list)
+        n_context = con.execute(f"SELECT count(*) FROM {unchanged} WHERE raw_path IN (SELECT raw_path FROM context)"
+                                ).fetchone()[0]
+        n_process = _write_list(con, "to_process", "true", lists.process)
         temp_list(con, "decided", "raw_path", run_plan.inventory_paths if run_plan.inventory_changed else [])
         con.execute(
             f"""COPY (SELECT raw_path FROM to_process
-                      UNION SELECT raw_path FROM read_parquet({quote(str(run_plan.gone_list))})
+                      UNION SELECT raw_path FROM read_parquet({quote(str(lists.gone))})
                       UNION SELECT raw_path FROM decided ORDER BY raw_path)
-            TO {quote(str(folder / 'replace.parquet'))} (FORMAT parquet)"""
+            TO {quote(str(lists.replace))} (FORMAT parquet)"""
         )
-    return process_list, n_process, n_context
+    return lists.process, n_process, n_context
 
 
 def file_ranges(wh: Warehouse, file_list: Path, n_files: int, collection: str | None, shard_size: int = 0) -> list[FileRange]:

@@ -39,7 +39,7 @@ def test_compare_decides_by_hash_and_pipeline_version(tmp_path):
         ["gone.txt", "x", pipeline_version()],
     ])
     found = _write_inventory(tmp_path / "inventory.parquet", [a, b, c])
-    counts = planning.compare(con, found, "known", tmp_path)
+    counts = planning.compare(con, found, "known", planning.PlanLists(tmp_path))
     assert counts == {"new": 1, "changed": 1, "unchanged": 1, "deleted": 1}
     assert _paths(tmp_path / "read.parquet") == ["b.txt", "c.txt"]
     assert pq.read_table(tmp_path / "read.parquet", columns=["seq"]).column(0).to_pylist() == [0, 1]
@@ -52,7 +52,7 @@ def test_a_file_range_reads_back_its_files_and_names_their_sources(tmp_path):
              for n, source in enumerate(["x", "x", "y", "y", "z"])]
     con = duckdb.connect()
     con.execute("CREATE TABLE known (raw_path VARCHAR, raw_sha256 VARCHAR, pipeline_version VARCHAR)")
-    planning.compare(con, _write_inventory(tmp_path / "inventory.parquet", files), "known", tmp_path)
+    planning.compare(con, _write_inventory(tmp_path / "inventory.parquet", files), "known", planning.PlanLists(tmp_path))
     ranges = planning.file_ranges(Warehouse(tmp_path / "wh"), tmp_path / "read.parquet", 5, None, shard_size=2)
     assert [(r.start, r.stop, r.source_ids) for r in ranges] == [(0, 2, ("x",)), (2, 4, ("y",)), (4, 5, ("z",))]
     assert [list(r) for r in ranges] == [files[0:2], files[2:4], files[4:5]]
@@ -65,9 +65,9 @@ def test_add_context_processes_unchanged_files_whose_repeats_changed(tmp_path):
     con.execute("CREATE TABLE known AS SELECT * FROM (VALUES ('a.txt', ?, ?), ('b.txt', ?, ?), ('old.txt', 'x', ?)) "
                 "t(raw_path, raw_sha256, pipeline_version)",
                 [files[0].raw_sha256, pipeline_version(), files[1].raw_sha256, pipeline_version(), pipeline_version()])
-    counts = planning.compare(con, _write_inventory(tmp_path / "inventory.parquet", files), "known", tmp_path)
+    counts = planning.compare(con, _write_inventory(tmp_path / "inventory.parquet", files), "known", planning.PlanLists(tmp_path))
     assert counts == {"new": 1, "changed": 0, "unchanged": 2, "deleted": 1}
-    plan = planning.RunPlan(tmp_path, None, counts, [], [], True, ["sidecar.toml"])
+    plan = planning.RunPlan(planning.PlanLists(tmp_path), None, counts, [], [], True, ["sidecar.toml"])
     process_list, n_process, n_context = planning.add_context(Warehouse(tmp_path / "wh"), plan, ["b.txt"])
     assert (_paths(process_list), n_process, n_context) == (["b.txt", "c.txt"], 2, 1)
     assert _paths(tmp_path / "replace.parquet") == ["b.txt", "c.txt", "old.txt", "sidecar.toml"]
@@ -111,7 +111,7 @@ def test_a_second_plan_rereads_only_changed_files(tmp_path, monkeypatch):
     monkeypatch.setattr(ingest, "hash_file", lambda path: read.append(path.name) or real_hash(path))
     second = planning.plan(raw, wh, None, tmp_path / "plan2")
     assert read == ["b.txt"]
-    files = {f.raw_path: f for f in FileRange(second.read_list, 0, 3)}
+    files = {f.raw_path: f for f in FileRange(second.lists.read, 0, 3)}
     assert files["src/b.txt"].raw_sha256 == sha256_hex(b"TEXT OF b.txt")
     assert pq.read_table(wh.hash_cache_path(), columns=["raw_path"]).column(0).to_pylist() == \
         ["src/a.txt", "src/b.txt", "src/c.txt"]
