@@ -213,8 +213,8 @@ def _stage_and_publish(run: _Run):
     logger = get_run_logger()
     planned = plan_task(run.raw, run.wh, run.collection, run.staging / "plan")
     mark = run.lap("plan", run.clock)
-    to_read = _in_pool(planning.file_ranges, run.wh, planned.lists.read, planned.counts["new"] + planned.counts["changed"],
-                                   run.collection, run.shard_size)
+    n_read = planned.counts["new"] + planned.counts["changed"]
+    to_read = _in_pool(planning.file_ranges, run.wh, planned.lists.read, n_read, run.collection, run.shard_size)
     for future in [fingerprint_task.submit(run.raw, r, run.staging, n) for n, r in enumerate(to_read, 1)]:
         future.result()
     repeats, context_paths = repeats_task(run.wh, run.staging, planned.lists.gone, run.collection)

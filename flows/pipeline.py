@@ -294,7 +294,7 @@ def read_raw(raw_dir: Path, raw: RawFile) -> bytes | Reject:
     return data
 
 
-def fingerprint_shard(raw_dir: Path, files: list[RawFile], staging: Path, shard: int) -> int:
+def fingerprint_shard(raw_dir: Path, files: Iterable[RawFile], staging: Path, shard: int) -> int:
     """Stage the line hashes of files about to be processed (for cross-document repeats)."""
     rows: list[dict] = []
     for raw in files:
@@ -342,6 +342,12 @@ FILE_COLUMNS = pa.schema([
     ("source_id", pa.string()), ("title", pa.string()), ("author", pa.string()),
     ("published", pa.string()), ("url", pa.string()),
 ])
+
+
+def file_list_row(raw: RawFile) -> tuple:
+    """A file's row of a file list (FILE_COLUMNS); `FileRange` reads it back."""
+    meta = raw.meta
+    return raw.raw_path, raw.raw_sha256, raw.raw_bytes, meta.source_id, meta.title, meta.author, meta.published, meta.url
 
 
 @dataclass(frozen=True)

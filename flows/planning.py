@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from . import state
 from .ingest import Scan
-from .pipeline import FILE_COLUMNS, FileRange, pipeline_version, shard_size_for
+from .pipeline import FILE_COLUMNS, FileRange, file_list_row, pipeline_version, shard_size_for
 from .records import Reject, SourceInfo
 from .warehouse import Warehouse, quote, temp_list
 
@@ -126,7 +126,6 @@ class RunPlan:
     """A run's plan: what the inventory found and how it compares with the warehouse."""
 
     lists: PlanLists
-    collection: str | None
     counts: dict[str, int]  # files, new, changed, unchanged, deleted
     sources: list[SourceInfo]
     rejects: list[Reject]
@@ -145,21 +144,19 @@ def plan(raw_dir: Path, wh: Warehouse, collection: str | None, folder: Path) -> 
     with parquet_rows(lists.inventory, FILE_COLUMNS) as add_file, \
             parquet_rows(wh.hash_cache_path(collection), CACHE_COLUMNS) as add_cache_entry:
         for raw, cache_entry in scan.files():
-            meta = raw.meta
-            add_file((raw.raw_path, raw.raw_sha256, raw.raw_bytes, meta.source_id, meta.title, meta.author,
-                      meta.published, meta.url))
+            add_file(file_list_row(raw))
             add_cache_entry((raw.raw_path, cache_entry))
     with _connection(wh, folder, lake=True) as con:
         found = f"read_parquet({quote(str(lists.inventory))})"
-        if wh.exists():
-            state.check_collection_use(con, collection)
-        stored_rejects = state.inventory_rejects(con, found, collection) if wh.exists() else set()
+        # Without a warehouse yet, the plain connection has no lake tables: both find nothing.
+        state.check_collection_use(con, collection)
+        stored_rejects = state.inventory_rejects(con, found, collection)
         inventory_paths = sorted({r.raw_path for r in scan.rejects} | {p for p, _, _ in stored_rejects})
         state.known_files(con, "known", collection, exclude=inventory_paths)
         counts = compare(con, found, "known", lists)
     counts["files"] = counts["new"] + counts["changed"] + counts["unchanged"]
     fresh_rejects = {(r.raw_path, r.error_kind, r.message) for r in scan.rejects}
-    return RunPlan(lists, collection, counts, scan.source_list(), scan.rejects,
+    return RunPlan(lists, counts, scan.source_list(), scan.rejects,
                    fresh_rejects != stored_rejects, inventory_paths)
 
 
@@ -200,8 +197,6 @@ def add_context(wh: Warehouse, run_plan: RunPlan, context_paths: list[str]) -> t
             UNION ALL SELECT {', '.join(FILE_COLUMNS.names)} FROM {unchanged}
                 WHERE raw_path IN (SELECT raw_path FROM context)"""
         )
-        n_context = con.execute(f"SELECT count(*) FROM {unchanged} WHERE raw_path IN (SELECT raw_path FROM context)"
-                                ).fetchone()[0]
         n_process = _write_list(con, "to_process", "true", lists.process)
         temp_list(con, "decided", "raw_path", run_plan.inventory_paths if run_plan.inventory_changed else [])
         con.execute(
@@ -210,7 +205,7 @@ def add_context(wh: Warehouse, run_plan: RunPlan, context_paths: list[str]) -> t
                       UNION SELECT raw_path FROM decided ORDER BY raw_path)
             TO {quote(str(lists.replace))} (FORMAT parquet)"""
         )
-    return lists.process, n_process, n_context
+    return lists.process, n_process, n_process - run_plan.counts["new"] - run_plan.counts["changed"]
 
 
 def file_ranges(wh: Warehouse, file_list: Path, n_files: int, collection: str | None, shard_size: int = 0) -> list[FileRange]:

@@ -4,7 +4,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from flows import ingest, planning
-from flows.pipeline import FILE_COLUMNS, FileRange, pipeline_version
+from flows.pipeline import FILE_COLUMNS, FileRange, file_list_row, pipeline_version
 from flows.records import DocMeta, RawFile, sha256_hex
 from flows.warehouse import Warehouse, quote
 
@@ -13,15 +13,10 @@ def _raw(path: str, data: bytes, source: str = "src", title: str | None = None) 
     return RawFile(path, sha256_hex(data), len(data), DocMeta(source, title))
 
 
-def _file_row(raw: RawFile) -> tuple:
-    meta = raw.meta
-    return raw.raw_path, raw.raw_sha256, raw.raw_bytes, meta.source_id, meta.title, meta.author, meta.published, meta.url
-
-
 def _write_inventory(path: Path, files: list[RawFile]) -> str:
     with planning.parquet_rows(path, FILE_COLUMNS) as add:
         for raw in files:
-            add(_file_row(raw))
+            add(file_list_row(raw))
     return f"read_parquet({quote(str(path))})"
 
 
@@ -67,7 +62,7 @@ def test_add_context_processes_unchanged_files_whose_repeats_changed(tmp_path):
                 [files[0].raw_sha256, pipeline_version(), files[1].raw_sha256, pipeline_version(), pipeline_version()])
     counts = planning.compare(con, _write_inventory(tmp_path / "inventory.parquet", files), "known", planning.PlanLists(tmp_path))
     assert counts == {"new": 1, "changed": 0, "unchanged": 2, "deleted": 1}
-    plan = planning.RunPlan(planning.PlanLists(tmp_path), None, counts, [], [], True, ["sidecar.toml"])
+    plan = planning.RunPlan(planning.PlanLists(tmp_path), counts, [], [], True, ["sidecar.toml"])
     process_list, n_process, n_context = planning.add_context(Warehouse(tmp_path / "wh"), plan, ["b.txt"])
     assert (_paths(process_list), n_process, n_context) == (["b.txt", "c.txt"], 2, 1)
     assert _paths(tmp_path / "replace.parquet") == ["b.txt", "c.txt", "old.txt", "sidecar.toml"]
