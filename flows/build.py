@@ -27,7 +27,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Cancelled, Completed, Failed
 from prefect.tasks import exponential_backoff
 
-from . import __version__, planning, publish, report, schemas, search, state, warehouse
+from . import __version__, planning, publish, report, schemas, search_index, state, warehouse
 from .faults import fault_point
 from .pipeline import (
     DOCUMENT_TABLES,
@@ -134,7 +134,7 @@ def index_task(wh, snapshot_id: int) -> None:
     """The full-text index of the new snapshot. The run is committed already: an index that
     fails to build is only logged (`corpus search` builds a missing one itself)."""
     try:
-        search.build_index(wh, snapshot_id)
+        search_index.build_index(wh, snapshot_id)
     except Exception as exc:  # noqa: BLE001 (the data is safe; searching will retry)
         get_run_logger().warning("search index of snapshot %d not built: %s: %s", snapshot_id, type(exc).__name__, exc)
 

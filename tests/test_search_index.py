@@ -1,0 +1,100 @@
+"""The search index: built from scratch, updated from an earlier snapshot's, rebuilt when stale."""
+
+from pathlib import Path
+
+import duckdb
+
+from flows import publish, search, search_index
+from flows.records import SourceInfo
+from tests.test_search import _warehouse
+from tests.test_warehouse import _row, _stage
+
+
+def test_an_index_of_an_older_format_is_rebuilt(tmp_path):
+    wh = _warehouse(tmp_path)
+    path = search_index.build_index(wh, 1)
+    with duckdb.connect(str(path)) as con:
+        con.execute("DROP TABLE index_format")
+    assert not search_index._is_current(path)
+    assert len(search.search(wh, "river")[1]) == 2
+    assert search_index._is_current(path)
+
+
+def _index_contents(path: Path) -> tuple:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return (
+            con.execute("SELECT * FROM fts_main_sentences.stats").fetchall(),
+            con.execute("SELECT term, df FROM fts_main_sentences.dict ORDER BY term").fetchall(),
+            con.execute("SELECT name, len FROM fts_main_sentences.docs ORDER BY name").fetchall(),
+            con.execute("SELECT d.name, w.term FROM fts_main_sentences.terms t JOIN fts_main_sentences.docs d USING (docid) "
+                        "JOIN fts_main_sentences.dict w USING (termid) ORDER BY ALL").fetchall(),
+            con.execute("SELECT * FROM sentences ORDER BY sentence_id").fetchall(),
+        )
+
+
+def test_an_updated_index_equals_a_fresh_one(tmp_path):
+    wh = _warehouse(tmp_path)
+    search_index.build_index(wh, 1)
+    b_text = "A zeppelin over the river. The “mill” burned down."
+    publish.publish(wh, _stage(tmp_path, "b.txt", b_text, shard=2), ["b.txt"], [SourceInfo("src")], _row("r2"))
+    search_index.build_index(wh, 2)
+    publish.publish(wh, _stage(tmp_path, "a.txt", "The river flooded the old mill in April. Nobody came.", shard=3),
+                    ["a.txt"], [SourceInfo("src")], _row("r3"))
+    # c.txt comes and is replaced between the two indexed snapshots: its first rows never count.
+    publish.publish(wh, _stage(tmp_path, "c.txt", "A blimp landed by the mill.", shard=4),
+                    ["c.txt"], [SourceInfo("src")], _row("r4"))
+    publish.publish(wh, _stage(tmp_path, "c.txt", "The mill stood still.", shard=5),
+                    ["c.txt"], [SourceInfo("src")], _row("r5"))
+    # b.txt reprocessed with the same result: its rows are deleted and inserted again, unchanged.
+    publish.publish(wh, _stage(tmp_path, "b.txt", b_text, shard=6), ["b.txt"], [SourceInfo("src")], _row("r6"))
+    updated = search_index.build_index(wh, 6)
+    assert not search_index.index_path(wh, 2).exists()
+    queries = ["river mill", "zeppelin", "flooded April", "nobody", "calm", "blimp", "still"]
+    by_update = [search.search(wh, q)[1] for q in queries] + [search.kwic(wh, "the river")]
+    contents = _index_contents(updated)
+    assert [row[1] for row in search.search(wh, "calm")[1]] == []  # snapshot 1's sentence is gone
+    assert search.search(wh, "blimp")[1] == []
+    search_index.build_index(wh, 6, incremental=False)
+    assert [search.search(wh, q)[1] for q in queries] + [search.kwic(wh, "the river")] == by_update
+    assert _index_contents(updated) == contents
+
+
+def test_a_fresh_index_equals_the_one_duckdbs_create_fts_index_makes(tmp_path):
+    wh = _warehouse(tmp_path)
+    publish.publish(wh, _stage(tmp_path, "b.txt", "It was there. A naïve café served résumés; the café closed.", shard=2),
+                    ["b.txt"], [SourceInfo("src")], _row("r2"))
+    built = search_index.build_index(wh, 2, incremental=False)
+    reference = tmp_path / "reference.duckdb"
+    con = wh.connect(read_only=True)
+    search_index._attach_index(con, reference, read_only=False)
+    con.execute(f"ATTACH '{built}' AS built (READ_ONLY)")
+    con.execute("CREATE TABLE sentences AS SELECT * FROM built.sentences ORDER BY sentence_id")
+    con.execute(f"PRAGMA create_fts_index('sentences', 'sentence_id', 'text', {search_index.INDEX_OPTIONS})")
+    con.close()
+    contents = _index_contents(built)
+    assert contents == _index_contents(reference)
+    stats, dictionary, docs = contents[:3]
+    assert stats[0][0] == 6 and ("cafe", 1) in dictionary and sorted(length for _, length in docs)[0] == 0
+
+
+def test_a_fresh_index_keeps_its_postings_in_term_order(tmp_path):
+    path = search_index.build_index(_warehouse(tmp_path), 1)
+    with duckdb.connect(str(path), read_only=True) as con:
+        term_ids = [row[0] for row in con.execute("SELECT termid FROM fts_main_sentences.terms").fetchall()]
+    assert len(term_ids) == 10 and term_ids == sorted(term_ids)
+
+
+def test_an_index_whose_update_fails_is_built_afresh(tmp_path, monkeypatch):
+    wh = _warehouse(tmp_path)
+    search_index.build_index(wh, 1)
+    publish.publish(wh, _stage(tmp_path, "b.txt", "A zeppelin over the river.", shard=2), ["b.txt"],
+                    [SourceInfo("src")], _row("r2"))
+
+    def no_change_feed(con, since, snapshot):
+        raise duckdb.InvalidInputException(f"no changes recorded between snapshots {since} and {snapshot}")
+
+    monkeypatch.setattr(search_index, "_update_index", no_change_feed)
+    path = search_index.build_index(wh, 2)
+    assert [p.name for p in (wh.root / "search").iterdir()] == ["sentences-2.duckdb"]
+    assert [row[1] for row in search.search(wh, "zeppelin")[1]] == ["A zeppelin over the river."]
+    assert search_index._is_current(path)
