@@ -11,7 +11,10 @@ Steps (each reported in OUT/bench.json and as a table):
    largest single process and the largest sum over the tree).
 3. Parallel speed-up: the same build with 1 worker and with all cores, on the first
    --speedup-mb MB of the corpus (all of it when not given), each into a fresh warehouse.
-4. Incremental run after changing 1% of the documents (a paragraph appended to each).
+4. Incremental run after changing 1% of the documents (a paragraph appended to each); then,
+   after changing another 1%, the same against a Prefect server started once beforehand, as
+   scheduled runs (deployments) meet one: without the temporary server a bare `corpus run`
+   starts and stops (about 8 s here).
 5. Three typical research queries on the full build, each timed cold and warm; the phrase both
    scanned in SQL and looked up through the search index (`search.phrase_sentences`: the
    sentences; `corpus kwic`: the same with clean text either side, cut from the documents).
@@ -27,10 +30,14 @@ import json
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -110,8 +117,10 @@ class TreeMemory:
                 "rss_main_mb_every_5s": [[at, mb] for at, mb in sorted(self.main_by_5s.items())]}
 
 
-def corpus_run(raw: Path, wh: Path, workers: int, log: Path) -> dict:
+def corpus_run(raw: Path, wh: Path, workers: int, log: Path, api_url: str | None = None) -> dict:
     env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     start = time.perf_counter()
     with open(log, "ab") as out:
         process = subprocess.Popen([*CORPUS, "run", str(raw), "--warehouse", str(wh), "--workers", str(workers)],
@@ -125,6 +134,35 @@ def corpus_run(raw: Path, wh: Path, workers: int, log: Path) -> dict:
     run = _query(wh, "SELECT n_documents, n_files, stage_seconds FROM runs ORDER BY snapshot_id DESC LIMIT 1")[0]
     result.update(n_documents=run[0], n_files=run[1], stage_seconds=json.loads(run[2]))
     return result
+
+
+@contextmanager
+def prefect_server(home: Path, log: Path) -> Iterator[str]:
+    """A Prefect server of its own (state under `home`) for the time of the block; its API URL."""
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.pop("PREFECT_API_URL", None)
+    with open(log, "ab") as out:
+        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                   "--port", str(port), "--no-ui"], stdout=out, stderr=subprocess.STDOUT, env=env)
+    api_url = f"http://127.0.0.1:{port}/api"
+    try:
+        for _ in range(240):
+            try:
+                with urllib.request.urlopen(f"{api_url}/health", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None:
+                    sys.exit(f"bench: the Prefect server stopped (exit {server.returncode}); see {log}")
+                time.sleep(0.5)
+        else:
+            sys.exit(f"bench: the Prefect server did not answer in 120 s; see {log}")
+        yield api_url
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 def _query(wh: Path, sql: str) -> list[tuple]:
@@ -268,6 +306,13 @@ def main(argv: list[str] | None = None) -> int:
         report["incremental"] = {"changed_files": changed, "seconds": incremental["seconds"],
                                  "share_of_full_build": round(incremental["seconds"] / full["seconds"], 3),
                                  "stage_seconds": incremental["stage_seconds"]}
+        changed = change_one_percent(raw, args.seed + 1)
+        with prefect_server(args.out / "prefect_home", log) as api_url:
+            incremental = corpus_run(raw, args.out / "wh", 0, log, api_url)
+        report["incremental_with_server"] = {
+            "changed_files": changed, "seconds": incremental["seconds"],
+            "share_of_full_build": round(incremental["seconds"] / full["seconds"], 3),
+            "stage_seconds": incremental["stage_seconds"]}
     if "baseline" not in args.skip:
         naive = naive_baseline(raw, min(args.baseline_docs, full["n_files"]), args.seed, args.out)
         naive["pipeline_ratio_overall"] = round(full["documents_per_s"] / naive["documents_per_s"], 1)
@@ -286,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     if "incremental" in report:
         print(f"incremental after changing {report['incremental']['changed_files']} files: "
               f"{report['incremental']['seconds']} s = {report['incremental']['share_of_full_build']:.1%} of the full build")
+        served = report["incremental_with_server"]
+        print(f"the same against a running Prefect server, after changing {served['changed_files']} more files: "
+              f"{served['seconds']} s = {served['share_of_full_build']:.1%}")
     for name, timing in report.get("queries", {}).items():
         print(f"query {name}: {timing['cold_s']} s cold, {timing['warm_s']} s warm ({timing['rows']} rows)")
     if "naive_baseline" in report:
