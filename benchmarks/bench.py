@@ -165,6 +165,11 @@ def prefect_server(home: Path, log: Path) -> Iterator[str]:
         server.wait(timeout=60)
 
 
+def _incremental(changed_files: int, run: dict, full: dict) -> dict:
+    return {"changed_files": changed_files, "seconds": run["seconds"],
+            "share_of_full_build": round(run["seconds"] / full["seconds"], 3), "stage_seconds": run["stage_seconds"]}
+
+
 def _query(wh: Path, sql: str) -> list[tuple]:
     from flows import warehouse
 
@@ -302,17 +307,11 @@ def main(argv: list[str] | None = None) -> int:
         report["queries"] = time_queries(args.out / "wh")
     if "incremental" not in args.skip:
         changed = change_one_percent(raw, args.seed)
-        incremental = corpus_run(raw, args.out / "wh", 0, log)
-        report["incremental"] = {"changed_files": changed, "seconds": incremental["seconds"],
-                                 "share_of_full_build": round(incremental["seconds"] / full["seconds"], 3),
-                                 "stage_seconds": incremental["stage_seconds"]}
+        report["incremental"] = _incremental(changed, corpus_run(raw, args.out / "wh", 0, log), full)
         changed = change_one_percent(raw, args.seed + 1)
         with prefect_server(args.out / "prefect_home", log) as api_url:
-            incremental = corpus_run(raw, args.out / "wh", 0, log, api_url)
-        report["incremental_with_server"] = {
-            "changed_files": changed, "seconds": incremental["seconds"],
-            "share_of_full_build": round(incremental["seconds"] / full["seconds"], 3),
-            "stage_seconds": incremental["stage_seconds"]}
+            report["incremental_with_server"] = _incremental(
+                changed, corpus_run(raw, args.out / "wh", 0, log, api_url), full)
     if "baseline" not in args.skip:
         naive = naive_baseline(raw, min(args.baseline_docs, full["n_files"]), args.seed, args.out)
         naive["pipeline_ratio_overall"] = round(full["documents_per_s"] / naive["documents_per_s"], 1)
