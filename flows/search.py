@@ -100,8 +100,7 @@ def _candidates(con: duckdb.DuckDBPyConnection, phrase: str, pattern: re.Pattern
             SELECT docid FROM {FTS}.terms WHERE termid IN ({', '.join('?' * len(term_ids))})
             GROUP BY docid HAVING count(DISTINCT termid) = {len(term_ids)}
         )
-        SELECT s.version_id, s.char_start, s.text
-        FROM hits JOIN {FTS}.docs d USING (docid) JOIN sentences s ON s.sentence_id = d.name
+        SELECT s.version_id, s.char_start, s.text FROM hits JOIN sentences s USING (docid)
         ORDER BY s.version_id, s.char_start
         """, term_ids).fetchall()
 

@@ -28,8 +28,16 @@ def _index_contents(path: Path) -> tuple:
             con.execute("SELECT name, len FROM fts_main_sentences.docs ORDER BY name").fetchall(),
             con.execute("SELECT d.name, w.term FROM fts_main_sentences.terms t JOIN fts_main_sentences.docs d USING (docid) "
                         "JOIN fts_main_sentences.dict w USING (termid) ORDER BY ALL").fetchall(),
-            con.execute("SELECT * FROM sentences ORDER BY sentence_id").fetchall(),
+            con.execute(f"SELECT {search_index._SENTENCE_COLUMNS} FROM sentences ORDER BY sentence_id").fetchall(),
         )
+
+
+def _sentences_not_under_their_document_id(path: Path) -> int:
+    """How many stored sentences lack a document of their id and name (a phrase lookup joins
+    postings to sentences by that id), plus how many documents lack their sentence."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("SELECT count(*) FROM sentences s FULL JOIN fts_main_sentences.docs d "
+                           "ON d.docid = s.docid AND d.name = s.sentence_id WHERE s.docid IS NULL OR d.docid IS NULL").fetchone()[0]
 
 
 def test_an_updated_index_equals_a_fresh_one(tmp_path):
@@ -52,11 +60,13 @@ def test_an_updated_index_equals_a_fresh_one(tmp_path):
     queries = ["river mill", "zeppelin", "flooded April", "nobody", "calm", "blimp", "still"]
     by_update = [search.search(wh, q)[1] for q in queries] + [search.kwic(wh, "the river")]
     contents = _index_contents(updated)
+    assert _sentences_not_under_their_document_id(updated) == 0
     assert [row[1] for row in search.search(wh, "calm")[1]] == []  # snapshot 1's sentence is gone
     assert search.search(wh, "blimp")[1] == []
     search_index.build_index(wh, 6, incremental=False)
     assert [search.search(wh, q)[1] for q in queries] + [search.kwic(wh, "the river")] == by_update
     assert _index_contents(updated) == contents
+    assert _sentences_not_under_their_document_id(updated) == 0
 
 
 def test_a_fresh_index_equals_the_one_duckdbs_create_fts_index_makes(tmp_path):
@@ -68,11 +78,12 @@ def test_a_fresh_index_equals_the_one_duckdbs_create_fts_index_makes(tmp_path):
     con = wh.connect(read_only=True)
     search_index._attach_index(con, reference, read_only=False)
     con.execute(f"ATTACH '{built}' AS built (READ_ONLY)")
-    con.execute("CREATE TABLE sentences AS SELECT * FROM built.sentences ORDER BY sentence_id")
+    con.execute("CREATE TABLE sentences AS SELECT * EXCLUDE (docid) FROM built.sentences ORDER BY sentence_id")
     con.execute(f"PRAGMA create_fts_index('sentences', 'sentence_id', 'text', {search_index.INDEX_OPTIONS})")
     con.close()
     contents = _index_contents(built)
     assert contents == _index_contents(reference)
+    assert _sentences_not_under_their_document_id(built) == 0
     stats, dictionary, docs = contents[:3]
     assert stats[0][0] == 6 and ("cafe", 1) in dictionary and sorted(length for _, length in docs)[0] == 0
 
