@@ -59,7 +59,8 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # Staged shards per INSERT: memory per statement stays bounded (16 ran out of a 500MB limit at
-# 1 GB; 4 peaked at 723 MB RSS), and the table gets fewer, larger data files than one per shard.
+# 1 GB; 4 peaked at 723 MB RSS, and pass under 300MB), and the table gets fewer, larger data
+# files than one per shard.
 INSERT_SHARDS = 4
 
 

@@ -111,7 +111,7 @@ def _add_postings(con: duckdb.DuckDBPyConnection, documents: str) -> None:
         ORDER BY a.docid
     """)
     # Counted on the integer postings, by one thread: at 1 GB, counting distinct documents per
-    # word (text) ran out of memory under the 500MB cap, and two threads' tables of (term,
+    # word (text) ran out of memory under a 500MB cap, and two threads' tables of (term,
     # document) pairs took the process to 904 MB RSS, one thread's to 673 MB (4 s slower).
     con.execute("SET threads = 1")
     try:
@@ -162,7 +162,7 @@ def _update_index(con: duckdb.DuckDBPyConnection, since: int, snapshot: int) -> 
                 "WHERE docid IN (SELECT docid FROM gone_docs) GROUP BY termid")
     if con.execute("SELECT count(*) FROM gone_docs").fetchone()[0]:
         # Rewritten rather than DELETEd: at 1 GB, deleting the postings of 78k sentences (of 78 M)
-        # ran out of memory under the 500MB cap (it passed at 700MB); the rewrite took 3 s at 656 MB RSS.
+        # ran out of memory under a 500MB cap (it passed at 700MB); the rewrite took 3 s at 656 MB RSS.
         _rewrite_postings(con, "WHERE docid NOT IN (SELECT docid FROM gone_docs)")
     con.execute(f"DELETE FROM {FTS}.docs WHERE docid IN (SELECT docid FROM gone_docs)")
     con.execute("DELETE FROM sentences WHERE sentence_id IN (SELECT sentence_id FROM gone)")

@@ -29,11 +29,13 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 # DuckDB's memory for the run's own work over the warehouse (publishing, repeat planning, the
-# search index); beyond it, DuckDB spills to disk. Measured at 1 GB (peak RSS of the process):
-# repeat planning 1,296 MB under 1GB, 724 MB under 500MB, in the same 3.7 s; the index build
-# 1,487 MB and 832 MB; publishing 4 shards per INSERT under 500MB 723 MB in 26 s, where 16
-# shards per INSERT took 1,020 MB in 20 s under 1GB (and ran out of memory under 500MB).
-MEMORY_LIMIT = os.environ.get("CORPUS_MEMORY_LIMIT", "500MB")
+# search index); beyond it, DuckDB spills to disk. 300MB binds at 100 MB as at 1 GB, so a run's
+# peak no longer grows with the corpus. Measured (peak RSS of the flow's process, bench.py):
+# under 500MB, 824 MB at 100 MB and 1,010 MB at 1 GB (1.23x; both the index build); under 300MB,
+# 698 and 795 MB (1.14x), the 1 GB index build taking 155 s instead of 129 (alone, same hour).
+# Planning a million files: 585 MB instead of 900. Under 1GB, repeat planning took 1,296 MB and
+# the index build 1,487 MB at 1 GB.
+MEMORY_LIMIT = os.environ.get("CORPUS_MEMORY_LIMIT", "300MB")
 
 
 class WarehouseError(RuntimeError):
