@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 
 import duckdb
-import pyarrow as pa
+import numpy
 
 from .search_index import FTS, index_connection
-from .warehouse import LAKE, Warehouse
+from .warehouse import LAKE, Warehouse, quote
 
 SEARCH_COLUMNS = ["score", "text", "title", "source_id", "published", "lang", "sentence_id"]
 
@@ -73,13 +73,18 @@ def phrase_pattern(phrase: str) -> re.Pattern | None:
     return re.compile(start + body + end, re.IGNORECASE)
 
 
+# The phrase lookup's queries take their values as literals, not bound parameters: the first
+# query with parameters in a process makes DuckDB's Python client import pandas, 0.3-0.4 s of
+# every `corpus kwic`. (Search, with its user filters, keeps parameters.)
+
+
 def _phrase_terms(con: duckdb.DuckDBPyConnection, phrase: str) -> list[str]:
     """The index terms of the phrase's words, by the index's own tokenizer, stop words and
     stemmer."""
+    # A NUL cannot be in an SQL literal; the tokenizer splits words at it as at a space.
     return [row[0] for row in con.execute(
-        f"SELECT DISTINCT stem(word, 'porter') FROM (SELECT unnest({FTS}.tokenize(?)) AS word) "
-        f"WHERE word <> '' AND word NOT IN (SELECT sw FROM {FTS}.stopwords) ORDER BY 1",
-        [phrase]).fetchall()]
+        f"SELECT DISTINCT stem(word, 'porter') FROM (SELECT unnest({FTS}.tokenize({quote(phrase.replace(chr(0), ' '))})) AS word) "
+        f"WHERE word <> '' AND word NOT IN (SELECT sw FROM {FTS}.stopwords) ORDER BY 1").fetchall()]
 
 
 def _candidates(con: duckdb.DuckDBPyConnection, phrase: str, pattern: re.Pattern) -> list[tuple]:
@@ -90,19 +95,19 @@ def _candidates(con: duckdb.DuckDBPyConnection, phrase: str, pattern: re.Pattern
     if not terms:  # only stop words, or no letters or digits: nothing to look up
         return con.execute("SELECT version_id, char_start, text FROM sentences WHERE regexp_matches(text, ?, 'i') "
                            "ORDER BY version_id, char_start", [pattern.pattern.replace(r"\b", "")]).fetchall()
-    term_ids = [row[0] for row in con.execute(
-        f"SELECT termid FROM {FTS}.dict WHERE term IN ({', '.join('?' * len(terms))})", terms).fetchall()]
+    term_ids = [int(row[0]) for row in con.execute(
+        f"SELECT termid FROM {FTS}.dict WHERE term IN ({', '.join(quote(term) for term in terms)})").fetchall()]
     if len(term_ids) < len(terms):  # a word no sentence has
         return []
     return con.execute(
         f"""
         WITH hits AS (
-            SELECT docid FROM {FTS}.terms WHERE termid IN ({', '.join('?' * len(term_ids))})
+            SELECT docid FROM {FTS}.terms WHERE termid IN ({', '.join(map(str, term_ids))})
             GROUP BY docid HAVING count(DISTINCT termid) = {len(term_ids)}
         )
         SELECT s.version_id, s.char_start, s.text FROM hits JOIN sentences s USING (docid)
         ORDER BY s.version_id, s.char_start
-        """, term_ids).fetchall()
+        """).fetchall()
 
 
 @dataclass(frozen=True)
@@ -145,11 +150,12 @@ def kwic(wh: Warehouse, phrase: str, width: int = 60, limit: int | None = None,
         matches = _phrase_matches(con, phrase)[:limit]
         if not matches:
             return []
-        # Handed over as one Arrow table: inserting 15,000 matches row by row took 5 s.
-        con.register("kwic_matches", pa.table({
-            "n": list(range(len(matches))), "version_id": [m.version_id for m in matches],
-            "s": [m.start for m in matches], "e": [m.end for m in matches],
-        }))
+        # Handed over as arrays in one piece (inserting 15,000 matches row by row took 5 s), as
+        # NumPy's rather than Arrow's: pyarrow converting Python lists imports pandas (0.4 s).
+        con.register("kwic_matches", {
+            "n": numpy.arange(len(matches)), "version_id": numpy.array([m.version_id for m in matches]),
+            "s": numpy.array([m.start for m in matches]), "e": numpy.array([m.end for m in matches]),
+        })
         # DuckDB's substr counts from 1, our offsets from 0: the windows are cut in the database,
         # so only 2 x width characters of each document travel.
         rows = con.execute(

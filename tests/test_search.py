@@ -116,3 +116,12 @@ def test_phrase_sentences_gives_each_match_with_its_sentence_and_offsets(tmp_pat
         ("The river was calm in May.", 41, 41, 50),
     ]
     assert search.phrase_sentences(wh, "river mill") == []  # both words, but not as a phrase
+
+
+def test_a_phrase_with_quotes_or_a_nul_is_looked_up_as_written(tmp_path):
+    wh = _warehouse(tmp_path)
+    publish.publish(wh, _stage(tmp_path, "b.txt", "The miller's river ran dry. It's over.", shard=2),
+                    ["b.txt"], [SourceInfo("src")], _row("r2"))
+    assert [m.sentence for m in search.phrase_sentences(wh, "miller's river")] == ["The miller's river ran dry."]
+    assert search.phrase_sentences(wh, "miller''s river") == []
+    assert search.phrase_sentences(wh, "river\x00mill") == []  # the NUL is no space: no match, no error
