@@ -1,10 +1,11 @@
 """The search index: built from scratch, updated from an earlier snapshot's, rebuilt when stale."""
 
+import tempfile
 from pathlib import Path
 
 import duckdb
 
-from flows import publish, search, search_index
+from flows import publish, search, search_index, warehouse
 from flows.records import SourceInfo
 from tests.test_search import _warehouse
 from tests.test_warehouse import _row, _stage
@@ -109,3 +110,18 @@ def test_an_index_whose_update_fails_is_built_afresh(tmp_path, monkeypatch):
     assert [p.name for p in (wh.root / "search").iterdir()] == ["sentences-2.duckdb"]
     assert [row[1] for row in search.search(wh, "zeppelin")[1]] == ["A zeppelin over the river."]
     assert search_index._is_current(path)
+
+
+def test_a_search_connection_is_capped_and_spills_outside_the_warehouse(tmp_path):
+    wh = _warehouse(tmp_path)
+    capped = duckdb.connect()
+    capped.execute(f"SET memory_limit = '{warehouse.MEMORY_LIMIT}'")
+    con, _ = search_index.index_connection(wh, None)
+    try:
+        setting = "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+        limit, spill = con.execute(setting).fetchone()
+        assert limit == capped.execute(setting).fetchone()[0]
+        assert Path(spill).parent == Path(tempfile.gettempdir())
+    finally:
+        con.close()
+        capped.close()
