@@ -82,8 +82,9 @@ def _phrase_terms(con: duckdb.DuckDBPyConnection, phrase: str) -> list[str]:
     """The index terms of the phrase's words, by the index's own tokenizer, stop words and
     stemmer."""
     # A NUL cannot be in an SQL literal; the tokenizer splits words at it as at a space.
+    literal = quote(phrase.replace("\x00", " "))
     return [row[0] for row in con.execute(
-        f"SELECT DISTINCT stem(word, 'porter') FROM (SELECT unnest({FTS}.tokenize({quote(phrase.replace(chr(0), ' '))})) AS word) "
+        f"SELECT DISTINCT stem(word, 'porter') FROM (SELECT unnest({FTS}.tokenize({literal})) AS word) "
         f"WHERE word <> '' AND word NOT IN (SELECT sw FROM {FTS}.stopwords) ORDER BY 1").fetchall()]
 
 
