@@ -73,9 +73,10 @@ def phrase_pattern(phrase: str) -> re.Pattern | None:
     return re.compile(start + body + end, re.IGNORECASE)
 
 
-# The phrase lookup's queries take their values as literals, not bound parameters: the first
-# query with parameters in a process makes DuckDB's Python client import pandas, 0.3-0.4 s of
-# every `corpus kwic`. (Search, with its user filters, keeps parameters.)
+# The phrase lookup's index queries take their values as literals, not bound parameters: the
+# first query with parameters in a process makes DuckDB's Python client import pandas, 0.3-0.4 s
+# of every `corpus kwic`. (Search, with its user filters, and the rare scan of a phrase of stop
+# words only, whose pattern may hold a NUL, keep parameters.)
 
 
 def _phrase_terms(con: duckdb.DuckDBPyConnection, phrase: str) -> list[str]:
