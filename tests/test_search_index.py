@@ -46,7 +46,9 @@ def test_an_updated_index_equals_a_fresh_one(tmp_path):
     search_index.build_index(wh, 1)
     b_text = "A zeppelin over the river. The “mill” burned down."
     publish.publish(wh, _stage(tmp_path, "b.txt", b_text, shard=2), ["b.txt"], [SourceInfo("src")], _row("r2"))
-    search_index.build_index(wh, 2)
+    d_text = "The ferry left the mill at dawn."
+    publish.publish(wh, _stage(tmp_path, "d.txt", d_text, shard=7), ["d.txt"], [SourceInfo("src")], _row("r2d"))
+    search_index.build_index(wh, 3)
     publish.publish(wh, _stage(tmp_path, "a.txt", "The river flooded the old mill in April. Nobody came.", shard=3),
                     ["a.txt"], [SourceInfo("src")], _row("r3"))
     # c.txt comes and is replaced between the two indexed snapshots: its first rows never count.
@@ -56,15 +58,19 @@ def test_an_updated_index_equals_a_fresh_one(tmp_path):
                     ["c.txt"], [SourceInfo("src")], _row("r5"))
     # b.txt reprocessed with the same result: its rows are deleted and inserted again, unchanged.
     publish.publish(wh, _stage(tmp_path, "b.txt", b_text, shard=6), ["b.txt"], [SourceInfo("src")], _row("r6"))
-    updated = search_index.build_index(wh, 6)
-    assert not search_index.index_path(wh, 2).exists()
-    queries = ["river mill", "zeppelin", "flooded April", "nobody", "calm", "blimp", "still"]
+    # d.txt moves to another source: its sentences keep their ids, leave, and come in again.
+    publish.publish(wh, _stage(tmp_path, "d.txt", d_text, shard=8, source="other"), ["d.txt"],
+                    [SourceInfo("src"), SourceInfo("other")], _row("r8"))
+    updated = search_index.build_index(wh, 8)
+    assert not search_index.index_path(wh, 3).exists()
+    assert search.search(wh, "ferry", source="other")[1]
+    queries = ["river mill", "zeppelin", "flooded April", "nobody", "calm", "blimp", "still", "ferry"]
     by_update = [search.search(wh, q)[1] for q in queries] + [search.kwic(wh, "the river")]
     contents = _index_contents(updated)
     assert _sentences_not_under_their_document_id(updated) == 0
     assert [row[1] for row in search.search(wh, "calm")[1]] == []  # snapshot 1's sentence is gone
     assert search.search(wh, "blimp")[1] == []
-    search_index.build_index(wh, 6, incremental=False)
+    search_index.build_index(wh, 8, incremental=False)
     assert [search.search(wh, q)[1] for q in queries] + [search.kwic(wh, "the river")] == by_update
     assert _index_contents(updated) == contents
     assert _sentences_not_under_their_document_id(updated) == 0
@@ -105,7 +111,8 @@ def test_an_index_whose_update_fails_is_built_afresh(tmp_path, monkeypatch):
     def no_change_feed(con, since, snapshot):
         raise duckdb.InvalidInputException(f"no changes recorded between snapshots {since} and {snapshot}")
 
-    monkeypatch.setattr(search_index, "_update_index", no_change_feed)
+    monkeypatch.setattr(search_index, "_read_changes", no_change_feed)
+
     path = search_index.build_index(wh, 2)
     assert [p.name for p in (wh.root / "search").iterdir()] == ["sentences-2.duckdb"]
     assert [row[1] for row in search.search(wh, "zeppelin")[1]] == ["A zeppelin over the river."]

@@ -15,12 +15,12 @@ RUN_ROW = {
 }
 
 
-def _stage(tmp_path: Path, name: str, text: str, shard: int = 1):
+def _stage(tmp_path: Path, name: str, text: str, shard: int = 1, source: str = "src"):
     raw_dir = tmp_path / "raw"
     raw_dir.mkdir(exist_ok=True)
     (raw_dir / name).write_text(text)
     data = (raw_dir / name).read_bytes()
-    raw = RawFile(name, sha256_hex(data), len(data), DocMeta("src"))
+    raw = RawFile(name, sha256_hex(data), len(data), DocMeta(source))
     staging = tmp_path / f"staging{shard}"
     process_shard(raw_dir, [raw], {}, {}, staging, shard)
     return {t: sorted((staging / t).glob("*.parquet")) for t in ("documents", "sentences", "removed", "edits", "line_index", "rejects", "files")}
