@@ -1,7 +1,7 @@
 """The switch for fast paths: shortcuts that skip work which cannot change a result.
 
 On by default. Each fast path (skip ftfy where no fix can apply, skip the glued-word search on
-lines of known words, one sentence for a block with no possible boundary, no language detection
+short tokens and known words, one sentence for a block with no possible boundary, no language detection
 where the parent language clearly holds) has a slow path
 giving the same rows; tests and benchmarks turn the fast paths off to compare both.
 """

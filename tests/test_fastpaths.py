@@ -11,7 +11,7 @@ from benchmarks import make_corpus
 from flows import fastpaths
 from flows.ingest import inventory
 from flows.pipeline import DOCUMENT_TABLES, process_file
-from flows.repair import _FTFY_CONFIG, fix_encoding, ftfy_can_change, split_glued_words
+from flows.repair import _FTFY_CONFIG, _TOKEN, _glue_settings, _long_token, fix_encoding, ftfy_can_change, split_glued_words
 from flows.segment import blingfire_split, nupunkt_split, one_sentence, split_sentences, syntok_split
 from tests.conftest import FIXTURES, SAMPLE
 
@@ -96,3 +96,15 @@ def test_blocks_taken_as_one_sentence_are_one_sentence_for_every_splitter():
         with fastpaths.disabled():
             assert split_sentences(block) == fast
     assert not one_sentence("One. Two.") and not one_sentence("Is it? Yes")
+
+
+def test_the_glued_word_search_looks_at_exactly_the_long_tokens():
+    min_chars = _glue_settings()[3]
+    lines = [line for path in sorted(SAMPLE.glob("*.txt")) for line in path.read_text(encoding="utf-8").splitlines()]
+    lines += ["abcdefg abcdef Abcdefgh ABCDEFGH xThemselves", "don't well-known O'Connor’s Bolshevikhad's",
+              "abc1234567 _Bolshevikhad Bolshevikhad_ (Bolshevikhad) “Bolshevikhad”", "Kaufmannsladen-Verkäufer"]
+    assert [len(w) for w in ("abcdefg", "abcdef")] == [min_chars, min_chars - 1]  # the edge is tested
+    for line in lines:
+        found = [(m.start(), m[1]) for m in _long_token().finditer(line)]
+        assert found == [(m.start(), m[1]) for m in _TOKEN.finditer(line) if len(m[1]) >= min_chars], line
+    assert [m[1] for m in _long_token().finditer(lines[-4])] == ["abcdefg", "Abcdefgh"]
