@@ -68,12 +68,40 @@ def test_an_updated_index_equals_a_fresh_one(tmp_path):
     by_update = [search.search(wh, q)[1] for q in queries] + [search.kwic(wh, "the river")]
     contents = _index_contents(updated)
     assert _sentences_not_under_their_document_id(updated) == 0
+    # Document ids are the lake's row ids, but for b.txt's sentences, which stayed as they were.
+    b_ids = {row[0] for row in warehouse.query(wh, "SELECT sentence_id FROM sentences WHERE version_id IN "
+                                                   "(SELECT version_id FROM documents WHERE raw_path = 'b.txt')")[1]}
+    assert len(b_ids) == 2
+    changed = [name for name, docid, rowid in _document_ids(wh, updated) if docid != rowid]
+    assert sorted(changed) == sorted(b_ids)
     assert [row[1] for row in search.search(wh, "calm")[1]] == []  # snapshot 1's sentence is gone
     assert search.search(wh, "blimp")[1] == []
     search_index.build_index(wh, 8, incremental=False)
     assert [search.search(wh, q)[1] for q in queries] + [search.kwic(wh, "the river")] == by_update
     assert _index_contents(updated) == contents
     assert _sentences_not_under_their_document_id(updated) == 0
+    assert all(docid == rowid for _, docid, rowid in _document_ids(wh, updated))
+
+
+def _document_ids(wh: warehouse.Warehouse, index: Path) -> list[tuple]:
+    """(sentence id, its document id in the index, its row id in the lake) of every indexed sentence."""
+    in_lake = dict(warehouse.query(wh, "SELECT sentence_id, rowid FROM sentences")[1])
+    with duckdb.connect(str(index), read_only=True) as con:
+        return [(name, docid, in_lake[name]) for name, docid in con.execute("SELECT name, docid FROM fts_main_sentences.docs").fetchall()]
+
+
+def test_an_index_whose_ids_the_lake_does_not_follow_is_built_afresh(tmp_path):
+    wh = _warehouse(tmp_path)
+    path = search_index.build_index(wh, 1)
+    with duckdb.connect(str(path)) as con:  # ids above any the lake will give
+        for table in ("sentences", "fts_main_sentences.docs", "fts_main_sentences.terms"):
+            con.execute(f"UPDATE {table} SET docid = docid + 1000000")
+    publish.publish(wh, _stage(tmp_path, "b.txt", "A zeppelin over the river.", shard=2), ["b.txt"],
+                    [SourceInfo("src")], _row("r2"))
+    updated = search_index.build_index(wh, 2)
+    fresh = _index_contents(updated)
+    assert all(docid == rowid for _, docid, rowid in _document_ids(wh, updated))
+    assert _index_contents(search_index.build_index(wh, 2, incremental=False)) == fresh
 
 
 def test_a_fresh_index_equals_the_one_duckdbs_create_fts_index_makes(tmp_path):
