@@ -87,7 +87,8 @@ def _document_ids(wh: warehouse.Warehouse, index: Path) -> list[tuple]:
     """(sentence id, its document id in the index, its row id in the lake) of every indexed sentence."""
     in_lake = dict(warehouse.query(wh, "SELECT sentence_id, rowid FROM sentences")[1])
     with duckdb.connect(str(index), read_only=True) as con:
-        return [(name, docid, in_lake[name]) for name, docid in con.execute("SELECT name, docid FROM fts_main_sentences.docs").fetchall()]
+        indexed = con.execute("SELECT name, docid FROM fts_main_sentences.docs").fetchall()
+    return [(name, docid, in_lake[name]) for name, docid in indexed]
 
 
 def test_an_index_whose_ids_the_lake_does_not_follow_is_built_afresh(tmp_path):
