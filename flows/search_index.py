@@ -50,6 +50,12 @@ def _attach_index(con: duckdb.DuckDBPyConnection, index: Path | str, read_only: 
     con.execute("USE search_index")
 
 
+def _detach_index(con: duckdb.DuckDBPyConnection) -> None:
+    """Undo `_attach_index`: the lake is the default database again."""
+    con.execute(f"USE {LAKE}")
+    con.execute("DETACH search_index")
+
+
 FTS = "fts_main_sentences"
 _SENTENCE_COLUMNS = "sentence_id, version_id, char_start, source_id, lang, text"
 # The stored sentences carry their full-text document id: a phrase lookup joins its postings'
@@ -197,9 +203,9 @@ def _apply_changes(con: duckdb.DuckDBPyConnection) -> None:
     _move_document_frequencies(con)
 
 
-def _update_index(con: duckdb.DuckDBPyConnection, previous: Path, since: int, partial: Path, snapshot: int) -> None:
-    """Write to `partial` the index of `snapshot`, from the index of snapshot `since` at
-    `previous`, reading only what changed in between (DuckLake's change feed): sentences
+def _update_index(con: duckdb.DuckDBPyConnection, previous: tuple[int, Path], partial: Path, snapshot: int) -> None:
+    """Write to `partial` the index of `snapshot`, from `previous` (an earlier snapshot and its
+    index file), reading only what changed in between (DuckLake's change feed): sentences
     deleted leave, sentences inserted (and still there at `snapshot`) come in with their words,
     and document frequencies move by the documents that left and came. A sentence deleted and
     inserted again unchanged (a reprocessed document) stays as it is, under its old id. Scores
@@ -209,14 +215,14 @@ def _update_index(con: duckdb.DuckDBPyConnection, previous: Path, since: int, pa
     The previous index is copied while the changes are read from the lake and from it: at 1 GB
     with 1% of the files changed, the copy (1.35 GB) took 1.4-3.2 s and the reading 1.6 s; the
     whole update 3.6-4.0 s, not 4.3-6.6 s, of which rewriting the postings 1.9 s."""
+    since, previous_path = previous
     with ThreadPoolExecutor(max_workers=1) as copier:
-        copied = copier.submit(shutil.copyfile, previous, partial)
-        _attach_index(con, previous, read_only=True)
+        copied = copier.submit(shutil.copyfile, previous_path, partial)
+        _attach_index(con, previous_path, read_only=True)
         try:
             _read_changes(con, since, snapshot)
         finally:
-            con.execute(f"USE {LAKE}")
-            con.execute("DETACH search_index")
+            _detach_index(con)
         copied.result()
     _attach_index(con, partial, read_only=False)
     _apply_changes(con)
@@ -284,7 +290,7 @@ def _write_index(wh: Warehouse, partial: Path, snapshot: int, previous: tuple[in
         # Unbounded, DuckDB took 6.3 GB to index 7.8 M sentences (1 GB corpus).
         wh.bound_memory(con, spill_in=partial.parent)
         if previous:
-            _update_index(con, previous[1], previous[0], partial, snapshot)
+            _update_index(con, previous, partial, snapshot)
         else:
             _attach_index(con, partial, read_only=False)
             _fill_index(con, snapshot)
@@ -311,8 +317,7 @@ def index_connection(wh: Warehouse, at: int | None) -> tuple[duckdb.DuckDBPyConn
             _attach_index(con, path, read_only=True)
             if _has_current_format(con):
                 return con, snapshot
-            con.execute(f"USE {LAKE}")
-            con.execute("DETACH search_index")
+            _detach_index(con)
         if snapshot == latest:
             build_index(wh, snapshot)
             _attach_index(con, path, read_only=True)
