@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from . import warehouse
+from . import prefect_server, warehouse
 from .ingest import RawDirError, check_raw_dir
 from .schemas import SchemaError
 
@@ -75,8 +75,8 @@ def _printable(text: str) -> str:
 
 def _prefect_environment() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # A run without PREFECT_API_URL starts a temporary Prefect server; Prefect's 20 s start-up
-    # limit is too short on a busy 2-core machine (several hosts' runs, or a test suite).
+    # A run without PREFECT_API_URL starts a temporary Prefect server; a 20 s start-up limit
+    # (Prefect's default) is too short on a busy 2-core machine (several hosts' runs, or a test suite).
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
@@ -168,24 +168,22 @@ def run(raw_dir: Path, wh: warehouse.Warehouse, shard_size: int, workers: int, d
     except RawDirError as exc:
         fail(str(exc))
     _prefect_environment()
+    server = prefect_server.start_unless_configured()  # boots while the pipeline imports
     from .build import RunFailed, run_build  # Prefect is imported only when a run needs it
 
     try:
         with wh.run_lock(warehouse.check_collection(collection)):  # fail fast if busy; the flow locks too
             pass
+        if server:
+            server.wait_ready(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
         state = run_build(str(raw_dir), str(wh.root), shard_size, workers, dask_address, wh.catalog_url, collection)
         if state.is_cancelled():
             fail(state.message.removeprefix("skipped: "))
         if state.is_failed() and state.message and "committed nothing" in state.message:
             fail(state.message)
         summary = state.result()  # re-raises the flow's error if it failed
-    except (warehouse.WarehouseError, SchemaError, RunFailed) as exc:
+    except (warehouse.WarehouseError, SchemaError, RunFailed, prefect_server.ServerError) as exc:
         fail(str(exc))
-    except RuntimeError as exc:
-        if "ephemeral Prefect API server" not in str(exc):
-            raise
-        fail(f"{exc} The machine may be too busy: run again, raise "
-             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or point PREFECT_API_URL at a Prefect server.")
     click.echo("")
     click.echo(f"Run {summary.run_id} committed snapshot {summary.snapshot_id} "
                f"in {summary.seconds:.1f} s")
