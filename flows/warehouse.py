@@ -210,9 +210,10 @@ class Warehouse:
             self.catalog_url_file.write_text(postgres + "\n")
         return con
 
-    def bound_memory(self, con: duckdb.DuckDBPyConnection, spill_in: Path | None = None) -> None:
-        """Cap DuckDB's memory; what does not fit spills to a folder (default: staging)."""
-        con.execute(f"SET memory_limit = {quote(MEMORY_LIMIT)}")
+    def bound_memory(self, con: duckdb.DuckDBPyConnection, spill_in: Path | None = None, limit: str = "") -> None:
+        """Cap DuckDB's memory (default MEMORY_LIMIT); what does not fit spills to a folder
+        (default: staging)."""
+        con.execute(f"SET memory_limit = {quote(limit or MEMORY_LIMIT)}")
         # One spill folder per process: several writers may share the warehouse folder.
         con.execute(f"SET temp_directory = {quote(str((spill_in or self.staging) / f'duckdb-spill-{os.getpid()}'))}")
 
