@@ -13,7 +13,9 @@ issue 7). The command line is Prefect's own (prefect.server.api.server.Subproces
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +26,15 @@ from pathlib import Path
 
 class ServerError(RuntimeError):
     """The temporary server did not come up."""
+
+
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _stop_with_parent() -> None:
+    """In the server's process, before it runs: the kernel sends it SIGTERM when the process
+    that started it ends, however it ends (killed, the exit hooks never run)."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class TemporaryServer:
@@ -53,6 +64,7 @@ class TemporaryServer:
                 [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
                  "--fd", str(listener.fileno()), "--log-level", "error", "--lifespan", "on"],
                 env=env, pass_fds=(listener.fileno(),), stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=_stop_with_parent if sys.platform == "linux" else None,
             )
             log.close()
         os.environ["PREFECT_API_URL"] = self.api_url

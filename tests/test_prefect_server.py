@@ -1,8 +1,10 @@
 """The temporary Prefect server a bare `corpus run` starts for itself."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -90,3 +92,25 @@ def test_a_bare_run_whose_server_fails_says_so_in_one_line(tmp_path):
     assert "Traceback (most recent call last)" in log.read_text()  # there, not on the terminal
     log.unlink()
     assert not (tmp_path / "wh" / "data").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the server is stopped with its parent by prctl(2), on Linux")
+def test_a_killed_run_takes_its_server_with_it(tmp_path):
+    home = str(tmp_path / "prefect-home")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_HOME=home)
+    run = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", str(SAMPLE), "--warehouse", str(tmp_path / "wh")],
+                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not [pid for pid in _processes_with(home) if pid != run.pid] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        servers = [pid for pid in _processes_with(home) if pid != run.pid]
+        assert servers, "no server started"
+    finally:
+        run.send_signal(signal.SIGKILL)  # no exit hook runs
+        run.wait()
+    deadline = time.monotonic() + 30
+    while _processes_with(home) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_with(home) == []
