@@ -58,20 +58,36 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
             )
 
 
-# Staged shards per INSERT: memory per statement stays bounded (16 ran out of a 500MB limit at
-# 1 GB; 4 peaked at 723 MB RSS, and pass under 300MB), and the table gets fewer, larger data
-# files than one per shard.
-INSERT_SHARDS = 4
+# Staged Parquet per INSERT: a statement's memory follows what it reads, so a bound in bytes
+# (not in shards, whose size grows with the corpus: 64 of them) keeps publishing's peak flat.
+# Measured, publishing the documents and sentences of the 1 GB and 100 MB builds staged as 64
+# shards each (300MB cap; process at 167 MB before): 4 shards per INSERT peaked at 601 and
+# 289 MB RSS (9.8 s at 1 GB); 16 MB, at 378 and 436 MB (11.6 s); 8 MB, at 375 and 336 MB (12.9 s).
+INSERT_BYTES = 16 * 2**20
+
+
+def _batches(files: list[Path], budget: int) -> list[list[Path]]:
+    """Consecutive runs of `files` of at most `budget` bytes each (a larger file alone)."""
+    batches: list[list[Path]] = []
+    size = budget
+    for path in files:
+        file_size = path.stat().st_size
+        if size + file_size > budget:
+            batches.append([])
+            size = 0
+        batches[-1].append(path)
+        size += file_size
+    return batches
 
 
 def _insert_staged(con: duckdb.DuckDBPyConnection, table: str, files: list[Path]) -> None:
-    """Append the staged shards in shard order, INSERT_SHARDS at a time. Each shard is already
-    sorted (pipeline) and DuckDB keeps insertion order, so the data is deterministic without a
-    global sort, and memory stays flat however many shards there are (one INSERT of all 169
-    shards of a 1 GB build ran out of a 768 MB limit)."""
+    """Append the staged shards in shard order, up to INSERT_BYTES of them at a time. Each
+    shard is already sorted (pipeline) and DuckDB keeps insertion order, so the data is
+    deterministic without a global sort, and memory stays flat however many shards there are
+    (one INSERT of all 169 shards of a 1 GB build ran out of a 768 MB limit)."""
     columns = ", ".join(schemas.table(table).column_names)
-    for start in range(0, len(files), INSERT_SHARDS):
-        paths = "[" + ", ".join(quote(str(p)) for p in files[start : start + INSERT_SHARDS]) + "]"
+    for batch in _batches(files, INSERT_BYTES):
+        paths = "[" + ", ".join(quote(str(p)) for p in batch) + "]"
         con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM read_parquet({paths})")
 
 

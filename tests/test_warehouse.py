@@ -61,6 +61,17 @@ def test_publish_commits_one_snapshot_and_replaces_changed_documents(tmp_path):
     assert files == [("a.txt",)]
 
 
+def test_staged_shards_are_inserted_in_runs_of_at_most_the_byte_budget(tmp_path):
+    files = []
+    for name, size in [("a", 5), ("b", 5), ("c", 5), ("d", 20), ("e", 1)]:
+        (tmp_path / name).write_bytes(b"x" * size)
+        files.append(tmp_path / name)
+    a, b, c, d, e = files
+    assert publish._batches(files, 10) == [[a, b], [c], [d], [e]]  # d, over the budget, alone
+    assert publish._batches(files, 100) == [files]
+    assert publish._batches([], 10) == []
+
+
 def test_schema_mismatch_fails_before_anything_is_committed(tmp_path, monkeypatch):
     wh = Warehouse(tmp_path / "wh")
     staged = _stage(tmp_path, "a.txt", "A sentence.")

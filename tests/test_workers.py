@@ -36,7 +36,7 @@ def test_a_dask_local_cluster_of_two_workers_gives_the_same_rows(tmp_path, one_p
 def test_publishing_shards_in_several_inserts_gives_the_same_rows(tmp_path, one_process, monkeypatch):
     from flows import publish
 
-    monkeypatch.setattr(publish, "INSERT_SHARDS", 1)  # 3 shards: 3 INSERTs per table
+    monkeypatch.setattr(publish, "INSERT_BYTES", 1)  # 3 shards: 3 INSERTs per table
     corpus("run", str(SAMPLE), "--warehouse", str(tmp_path / "wh"), "--workers", "1", "--shard-size", "2")
     assert _dump(tmp_path / "wh") == one_process
 
