@@ -4,6 +4,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from flows import publish, search, search_index, warehouse
 from flows.records import SourceInfo
@@ -41,7 +42,15 @@ def _sentences_not_under_their_document_id(path: Path) -> int:
                            "ON d.docid = s.docid AND d.name = s.sentence_id WHERE s.docid IS NULL OR d.docid IS NULL").fetchone()[0]
 
 
-def test_an_updated_index_equals_a_fresh_one(tmp_path):
+def _postings_and_live_postings(path: Path) -> tuple[int, int]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("SELECT (SELECT count(*) FROM fts_main_sentences.terms), "
+                           "(SELECT sum(len) FROM fts_main_sentences.docs)").fetchone()
+
+
+@pytest.mark.parametrize("dead_share", [0.0, 1.0], ids=["dead-postings-rewritten", "dead-postings-kept"])
+def test_an_updated_index_equals_a_fresh_one(tmp_path, monkeypatch, dead_share):
+    monkeypatch.setattr(search_index, "DEAD_POSTINGS_SHARE", dead_share)
     wh = _warehouse(tmp_path)
     search_index.build_index(wh, 1)
     b_text = "A zeppelin over the river. The “mill” burned down."
@@ -68,6 +77,8 @@ def test_an_updated_index_equals_a_fresh_one(tmp_path):
     by_update = [search.search(wh, q)[1] for q in queries] + [search.kwic(wh, "the river")]
     contents = _index_contents(updated)
     assert _sentences_not_under_their_document_id(updated) == 0
+    postings, live = _postings_and_live_postings(updated)
+    assert (postings > live) if dead_share == 1.0 else (postings == live)
     # Document ids are the lake's row ids, but for b.txt's sentences, which stayed as they were.
     b_ids = {row[0] for row in warehouse.query(wh, "SELECT sentence_id FROM sentences WHERE version_id IN "
                                                    "(SELECT version_id FROM documents WHERE raw_path = 'b.txt')")[1]}
@@ -81,6 +92,7 @@ def test_an_updated_index_equals_a_fresh_one(tmp_path):
     assert _index_contents(updated) == contents
     assert _sentences_not_under_their_document_id(updated) == 0
     assert all(docid == rowid for _, docid, rowid in _document_ids(wh, updated))
+    assert _postings_and_live_postings(updated)[0] == _postings_and_live_postings(updated)[1]
 
 
 def _document_ids(wh: warehouse.Warehouse, index: Path) -> list[tuple]:
