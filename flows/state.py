@@ -93,22 +93,26 @@ def repeat_plan(
             f"read_parquet([{', '.join(quote(str(p)) for p in fingerprints)}])" if fingerprints
             else "old_index WHERE false"
         )
-        con.execute(
-            "CREATE TEMP TABLE new_index AS SELECT * FROM old_index "
-            f"WHERE version_id NOT IN (SELECT version_id FROM gone) UNION ALL {fresh}"
-        )
+        kept = "SELECT * FROM old_index WHERE version_id NOT IN (SELECT version_id FROM gone)"
         repeated = (
-            "SELECT source_id, line_hash FROM {} GROUP BY source_id, line_hash "
+            "SELECT source_id, line_hash FROM ({}) GROUP BY source_id, line_hash "
             f"HAVING count(DISTINCT text_sha256) >= {int(min_docs)}"  # duplicate documents count once
         )
-        con.execute(f"CREATE TEMP TABLE new_rep AS {repeated.format('new_index')}")
-        con.execute(f"CREATE TEMP TABLE old_rep AS {repeated.format('old_index')}")
+        con.execute(f"CREATE TEMP TABLE new_rep AS {repeated.format(f'{kept} UNION ALL {fresh}')}")
+        # Only the lines of the documents that leave or arrive can start or stop being repeats:
+        # counted before the run for those alone, not for the whole index again (at 1 GB, 3.5 M
+        # lines counted twice took 1.1 s of 2.2).
+        con.execute("CREATE TEMP TABLE touched AS SELECT source_id, line_hash FROM old_index "
+                    f"WHERE version_id IN (SELECT version_id FROM gone) UNION SELECT source_id, line_hash FROM ({fresh})")
+        con.execute("CREATE TEMP TABLE old_rep AS " + repeated.format(
+            "SELECT * FROM old_index SEMI JOIN touched USING (source_id, line_hash)"))
         repeats: dict[str, set[int]] = {}
         for source_id, line_hash in con.execute("SELECT * FROM new_rep ORDER BY ALL").fetchall():
             repeats.setdefault(source_id, set()).add(line_hash)
         affected = con.execute(
-            "WITH flipped AS ((SELECT * FROM new_rep EXCEPT SELECT * FROM old_rep) "
-            "UNION (SELECT * FROM old_rep EXCEPT SELECT * FROM new_rep)) "
+            "WITH new_touched AS (SELECT * FROM new_rep SEMI JOIN touched USING (source_id, line_hash)), "
+            "flipped AS ((SELECT * FROM new_touched EXCEPT SELECT * FROM old_rep) "
+            "UNION (SELECT * FROM old_rep EXCEPT SELECT * FROM new_touched)) "
             "SELECT DISTINCT d.raw_path FROM old_index i JOIN flipped USING (source_id, line_hash) "
             "JOIN old_docs d USING (version_id) WHERE i.version_id NOT IN (SELECT version_id FROM gone) ORDER BY 1"
         ).fetchall()
