@@ -59,11 +59,12 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # Staged Parquet per INSERT: a statement's memory follows what it reads, so a bound in bytes
-# (not in shards, whose size grows with the corpus: 64 of them) keeps publishing's peak flat.
-# Measured, publishing the documents and sentences of the 1 GB and 100 MB builds staged as 64
-# shards each (300MB cap; process at 167 MB before): 4 shards per INSERT peaked at 601 and
-# 289 MB RSS (9.8 s at 1 GB); 16 MB, at 378 and 436 MB (11.6 s); 8 MB, at 375 and 336 MB (12.9 s).
-INSERT_BYTES = 16 * 2**20
+# (not in shards, whose size grows with the corpus up to 1,000 files) keeps publishing's peak
+# flat. Measured, publishing every table of the 1 GB and 100 MB builds restaged as 169 and 64
+# shards (300MB cap, the process at 102-105 MB before; the peak is the flags' UPDATE at the end):
+# 4 shards per INSERT, 530 MB at 1 GB in 11.8 s; 16 MB, 582-600 MB; 8 MB, 512 and 377 MB in
+# 14.1 s; 4 MB, 475 and 340 MB in 15.6 s.
+INSERT_BYTES = 8 * 2**20
 
 
 def _batches(files: list[Path], budget: int) -> list[list[Path]]:
