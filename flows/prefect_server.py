@@ -24,6 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+
 class ServerError(RuntimeError):
     """The temporary server did not come up."""
 
@@ -33,11 +34,14 @@ _PR_SET_PDEATHSIG = 1  # prctl(2)
 
 def _stop_with_parent() -> None:
     """In the server's process, before it runs: the kernel sends it SIGTERM when the process
-    that started it ends, however it ends (killed, the exit hooks never run)."""
+    that started it ends, however it ends (killed, the exit hooks never run). Run between fork
+    and exec, which is safe here: `corpus run` starts the server before any other thread."""
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class TemporaryServer:
+    """Prefect's API server in a child process on a free local port, for this process's run."""
+
     def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
         self.port = 0
