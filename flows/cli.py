@@ -147,7 +147,7 @@ def main() -> None:
 @click.argument("raw_dir", type=click.Path(path_type=Path), default="raw", required=False)
 @warehouse_options
 @click.option("--shard-size", default=0, show_default=True,
-              help="Files per shard task (0: automatic, 50-1000 from the number of files).")
+              help="Files per shard task (0: automatic, 200-1000 from the number of files).")
 @click.option("--workers", default=0, show_default=True, envvar="CORPUS_WORKERS",
               help="Worker processes (0: one per core; 1: no pool).")
 @click.option("--dask", "dask_address", default=None, metavar="ADDRESS|local",

@@ -110,5 +110,5 @@ def test_a_file_over_the_size_limit_is_rejected_without_being_read(tmp_path: Pat
 def test_automatic_shard_size_depends_only_on_the_number_of_files():
     from flows.pipeline import shard_size_for
 
-    assert [shard_size_for(n) for n in (5, 2226, 17_610, 176_000, 10_000_000)] == [50, 50, 276, 1000, 1000]
+    assert [shard_size_for(n) for n in (5, 2226, 17_610, 176_000, 10_000_000)] == [200, 200, 276, 1000, 1000]
     assert shard_size_for(176_000, 200) == 200
