@@ -39,6 +39,15 @@ def _stop_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def answers(api_url: str) -> bool:
+    """Whether the Prefect server at `api_url` answers its health check."""
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
 class TemporaryServer:
     """Prefect's API server in a child process on a free local port, for this process's run."""
 
@@ -81,12 +90,8 @@ class TemporaryServer:
             if self.process.poll() is not None:
                 raise ServerError(f"the temporary Prefect server exited with status {self.process.returncode}"
                                   f"{self._last_words()}")
-            try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
+            if answers(self.api_url):
+                return
             time.sleep(0.1)
         raise ServerError(f"the temporary Prefect server did not answer within {timeout:.0f} s{self._last_words()}. "
                           "The machine may be too busy: run again, raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, "

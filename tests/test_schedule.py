@@ -8,11 +8,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from flows.prefect_server import answers
 from tests.conftest import SAMPLE, corpus
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -45,13 +45,7 @@ def prefect_server(tmp_path):
     api = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{api}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
+        while not answers(api):
             if time.monotonic() > deadline or server.poll() is not None:
                 pytest.fail("prefect server did not start")
             time.sleep(0.5)
