@@ -1,7 +1,7 @@
 """A temporary Prefect server for one `corpus run`, started before the pipeline is imported.
 
-Takes nothing (reads PREFECT_API_URL and PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS);
-gives a running server whose URL is in PREFECT_API_URL, stopped when the process exits.
+Takes nothing (reads PREFECT_API_URL: a server named there is used instead); gives a running
+server whose URL is in PREFECT_API_URL, stopped when the process that started it ends.
 
 Without PREFECT_API_URL, Prefect starts such a server itself, but only once the flow is
 called: after the pipeline's imports, and after importing the server's code into this process

@@ -70,10 +70,10 @@ INSERT_BYTES = 8 * 2**20
 def _batches(files: list[Path], budget: int) -> list[list[Path]]:
     """Consecutive runs of `files` of at most `budget` bytes each (a larger file alone)."""
     batches: list[list[Path]] = []
-    size = budget
+    size = 0
     for path in files:
         file_size = path.stat().st_size
-        if size + file_size > budget:
+        if not batches or size + file_size > budget:
             batches.append([])
             size = 0
         batches[-1].append(path)
