@@ -67,11 +67,16 @@ def test_a_server_that_cannot_start_is_an_error_not_a_wait(monkeypatch, tmp_path
     log.unlink()
 
 
-def _bare_run(tmp_path: Path, **extra_env: str) -> subprocess.CompletedProcess:
+def _bare_run_command(tmp_path: Path, **extra_env: str) -> tuple[list[str], dict]:
+    """`corpus run` of the sample without PREFECT_API_URL, with a Prefect home of its own."""
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), **extra_env)
-    return subprocess.run([sys.executable, "-m", "flows.cli", "run", str(SAMPLE), "--warehouse", str(tmp_path / "wh")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return [sys.executable, "-m", "flows.cli", "run", str(SAMPLE), "--warehouse", str(tmp_path / "wh")], env
+
+
+def _bare_run(tmp_path: Path, **extra_env: str) -> subprocess.CompletedProcess:
+    command, env = _bare_run_command(tmp_path, **extra_env)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_a_bare_run_uses_its_own_server_and_leaves_none_behind(tmp_path):
@@ -96,11 +101,9 @@ def test_a_bare_run_whose_server_fails_says_so_in_one_line(tmp_path):
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the server is stopped with its parent by prctl(2), on Linux")
 def test_a_killed_run_takes_its_server_with_it(tmp_path):
-    home = str(tmp_path / "prefect-home")
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update(PREFECT_HOME=home)
-    run = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", str(SAMPLE), "--warehouse", str(tmp_path / "wh")],
-                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command, env = _bare_run_command(tmp_path)
+    home = env["PREFECT_HOME"]
+    run = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while not [pid for pid in _processes_with(home) if pid != run.pid] and time.monotonic() < deadline:
