@@ -214,6 +214,10 @@ class Warehouse:
         """Cap DuckDB's memory (default MEMORY_LIMIT); what does not fit spills to a folder
         (default: staging)."""
         con.execute(f"SET memory_limit = {quote(limit or MEMORY_LIMIT)}")
+        # DuckDB keeps the Parquet it reads in an in-memory file cache beyond the limit above,
+        # and a run reads each file once: publishing the 1 GB build's staged shards peaked at
+        # 516 MB with the cache and 343 MB without (100 MB build: 383 and 335), in the same time.
+        con.execute("SET enable_external_file_cache = false")
         # One spill folder per process: several writers may share the warehouse folder.
         con.execute(f"SET temp_directory = {quote(str((spill_in or self.staging) / f'duckdb-spill-{os.getpid()}'))}")
 

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from flows import publish, schemas, state, warehouse
@@ -112,3 +113,21 @@ def test_a_connection_loads_its_extensions_and_then_requires_signatures_again(tm
             "SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
         assert {"ducklake", "sqlite_scanner", "fts"} <= loaded
         assert con.execute("SELECT current_setting('allow_unsigned_extensions')").fetchone() == (False,)
+
+
+def test_a_writing_connection_is_capped_and_keeps_no_file_cache(tmp_path):
+    wh = Warehouse(tmp_path / "wh")
+    con = wh.connect(read_only=False)
+    try:
+        limit, file_cache = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('enable_external_file_cache')"
+        ).fetchone()
+    finally:
+        con.close()
+    capped = duckdb.connect()
+    try:
+        capped.execute(f"SET memory_limit = '{warehouse.MEMORY_LIMIT}'")
+        assert limit == capped.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    finally:
+        capped.close()
+    assert file_cache is False
