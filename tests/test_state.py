@@ -1,0 +1,25 @@
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flows import state
+from flows.warehouse import Warehouse
+
+
+def test_a_line_in_enough_distinct_texts_of_one_source_is_a_repeat_counted_under_its_own_cap(tmp_path, monkeypatch):
+    fingerprints = tmp_path / "lines.parquet"
+    pq.write_table(pa.table({
+        "version_id": ["v1", "v2", "v3", "v4", "v5", "v6"],
+        "source_id": ["a", "a", "a", "b", "b", "b"],
+        # b's third copy of line 7 is a duplicate text: duplicate documents count once
+        "text_sha256": ["t1", "t2", "t3", "t4", "t5", "t5"],
+        "line_hash": [7, 7, 7, 7, 7, 7],
+    }), fingerprints)
+    limits = []
+    bound_memory = Warehouse.bound_memory
+    monkeypatch.setattr(Warehouse, "bound_memory",
+                        lambda self, con, spill_in=None, limit="": limits.append(limit) or bound_memory(self, con, spill_in, limit))
+
+    repeats, affected = state.repeat_plan(Warehouse(tmp_path / "wh"), [fingerprints], [], min_docs=3)
+
+    assert (repeats, affected) == ({"a": {7}}, [])
+    assert limits == [state.REPEATS_MEMORY_LIMIT]
