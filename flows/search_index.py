@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -78,6 +80,16 @@ _SENTENCES_TABLE = ("CREATE TABLE sentences (docid BIGINT, sentence_id VARCHAR, 
                     "char_start BIGINT, source_id VARCHAR, lang VARCHAR, text VARCHAR USING COMPRESSION uncompressed)")
 
 
+@contextmanager
+def _one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the statements within on one DuckDB thread (see where it is used for why)."""
+    con.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        con.execute("RESET threads")
+
+
 def _fill_index(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
     """Index snapshot `snapshot`'s sentences from scratch: DuckDB's full-text index (its tables
     and macros) made over the still empty table, then filled as an update from nothing is.
@@ -89,8 +101,11 @@ def _fill_index(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
     # Document ids are the lake's row ids (DuckLake's row lineage: unique, kept by compaction,
     # given in insertion order), so an update's arriving sentences bring ids that follow every
     # indexed one. Numbering the sentences in id order instead sorted them: 17 s, not 5, at 1 GB.
-    con.execute(f"INSERT INTO sentences SELECT rowid, {_SENTENCE_COLUMNS} "
-                f"FROM {LAKE}.sentences AT (VERSION => {int(snapshot)})")
+    # One thread: at 1 GB, two threads' copy of 7.8 M sentences took 7-8 s at 438-492 MB RSS,
+    # one thread's 6.8-7.1 s at 354 MB (the copy alone, 200MB cap; 100 MB: 336 and 268 MB).
+    with _one_thread(con):
+        con.execute(f"INSERT INTO sentences SELECT rowid, {_SENTENCE_COLUMNS} "
+                    f"FROM {LAKE}.sentences AT (VERSION => {int(snapshot)})")
     con.execute("CREATE TEMP TABLE df_change (termid BIGINT, change BIGINT)")
     _add_postings(con, "(SELECT docid, sentence_id AS name, text FROM sentences)")
     _move_document_frequencies(con)
@@ -145,12 +160,9 @@ def _add_postings(con: duckdb.DuckDBPyConnection, documents: str) -> None:
     # Counted on the integer postings, by one thread: at 1 GB, counting distinct documents per
     # word (text) ran out of memory under a 500MB cap, and two threads' tables of (term,
     # document) pairs took the process to 904 MB RSS, one thread's to 673 MB (4 s slower).
-    con.execute("SET threads = 1")
-    try:
+    with _one_thread(con):
         con.execute(f"INSERT INTO df_change SELECT termid, count(*) FROM (SELECT termid FROM ({added_postings}) "
                     "GROUP BY termid, docid) GROUP BY termid")
-    finally:
-        con.execute("RESET threads")
 
 
 def _move_document_frequencies(con: duckdb.DuckDBPyConnection) -> None:
