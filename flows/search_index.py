@@ -151,12 +151,17 @@ def _add_postings(con: duckdb.DuckDBPyConnection, documents: str) -> None:
     con.execute("DROP TABLE added_words")
     con.execute("DROP TABLE word_terms")
     added_postings = f"SELECT docid, termid FROM {FTS}.terms WHERE docid >= {int(first_docid)}"
-    con.execute(f"""
-        INSERT INTO {FTS}.docs (docid, name, len)
-        SELECT a.docid, a.name, coalesce(n.len, 0)
-        FROM {documents} a LEFT JOIN (SELECT docid, count(*) AS len FROM ({added_postings}) GROUP BY docid) n USING (docid)
-        ORDER BY a.docid
-    """)
+    # One thread: two threads' join of 7.8 M sentences with their posting counts (1 GB) ran out
+    # of a 150MB cap and, filling the index alone under 200MB, took it to 443-476 MB RSS in
+    # 41-45 s; one thread's, 395 MB in 44 s (100 MB corpus: 400-402 MB either way).
+    with _one_thread(con):
+        con.execute(f"""
+            INSERT INTO {FTS}.docs (docid, name, len)
+            SELECT a.docid, a.name, coalesce(n.len, 0)
+            FROM {documents} a LEFT JOIN (SELECT docid, count(*) AS len FROM ({added_postings}) GROUP BY docid) n
+                 USING (docid)
+            ORDER BY a.docid
+        """)
     # Counted on the integer postings, by one thread: at 1 GB, counting distinct documents per
     # word (text) ran out of memory under a 500MB cap, and two threads' tables of (term,
     # document) pairs took the process to 904 MB RSS, one thread's to 673 MB (4 s slower).
