@@ -28,8 +28,10 @@ LAKE = "lake"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
-# DuckDB's memory for the run's own work over the warehouse (publishing, repeat planning, the
-# search index); beyond it, DuckDB spills to disk. 300MB binds at 100 MB as at 1 GB, so a run's
+# DuckDB's memory for the run's own work over the warehouse (planning, publishing) and for
+# searches; beyond it, DuckDB spills to disk. Repeat planning and the search index's build have
+# lower caps of their own (state.REPEATS_MEMORY_LIMIT, search_index.INDEX_MEMORY_LIMIT), which
+# CORPUS_MEMORY_LIMIT does not change. 300MB binds at 100 MB as at 1 GB, so a run's
 # peak no longer grows with the corpus. Measured (peak RSS of the flow's process, bench.py):
 # under 500MB, 824 MB at 100 MB and 1,010 MB at 1 GB (1.23x; both the index build); under 300MB,
 # 698 and 795 MB (1.14x), the 1 GB index build taking 155 s instead of 129 (alone, same hour).
