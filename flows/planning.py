@@ -146,7 +146,7 @@ def plan(raw_dir: Path, wh: Warehouse, collection: str | None, folder: Path) -> 
         for raw, cache_entry in scan.files():
             add_file(file_list_row(raw))
             add_cache_entry((raw.raw_path, cache_entry))
-    with _connection(wh, folder, lake=True) as con:
+    with wh.capped_connection(folder, lake=True) as con:
         found = f"read_parquet({quote(str(lists.inventory))})"
         # Without a warehouse yet, the plain connection has no lake tables: both find nothing.
         state.check_collection_use(con, collection)
@@ -189,7 +189,7 @@ def add_context(wh: Warehouse, run_plan: RunPlan, context_paths: list[str]) -> t
     Returns (the process list, how many files it holds, how many of them are unchanged ones)."""
     lists = run_plan.lists
     unchanged = f"read_parquet({quote(str(lists.unchanged))})"
-    with _connection(wh, lists.folder) as con:
+    with wh.capped_connection(lists.folder) as con:
         temp_list(con, "context", "raw_path", context_paths)
         con.execute(
             f"""CREATE TEMP TABLE to_process AS
@@ -214,7 +214,7 @@ def file_ranges(wh: Warehouse, file_list: Path, n_files: int, collection: str | 
     size = shard_size_for(n_files, shard_size)
     if not n_files:
         return []
-    with _connection(wh, file_list.parent) as con:
+    with wh.capped_connection(file_list.parent) as con:
         sources = dict(con.execute(
             f"SELECT seq // {size}, list(DISTINCT source_id ORDER BY source_id) FROM read_parquet({quote(str(file_list))}) "
             "GROUP BY ALL").fetchall())
@@ -230,18 +230,3 @@ def _write_list(con: duckdb.DuckDBPyConnection, table: str, where: str, out: Pat
         TO {quote(str(out))} (FORMAT parquet, ROW_GROUP_SIZE {BATCH_ROWS})"""
     )
     return con.execute(f"SELECT count(*) FROM read_parquet({quote(str(out))})").fetchone()[0]
-
-
-@contextmanager
-def _connection(wh: Warehouse, spill_in: Path, lake: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection under the memory cap: the warehouse's (read-only) when `lake` and there is
-    one, else a plain one."""
-    if lake and wh.exists():
-        con = wh.connect(read_only=True, bounded=True)
-    else:
-        con = duckdb.connect()
-        wh.bound_memory(con, spill_in=spill_in)
-    try:
-        yield con
-    finally:
-        con.close()

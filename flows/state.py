@@ -79,10 +79,8 @@ def repeat_plan(
     of them, see `warehouse.temp_list`). Repeats are counted
     within the collection, so its rows do not depend on when other collections commit.
     """
-    stored = wh.exists()
-    with (wh.connect(read_only=True) if stored else duckdb.connect()) as con:
-        wh.bound_memory(con, limit=REPEATS_MEMORY_LIMIT)
-        if not (stored and "line_index" in existing_tables(con)):
+    with wh.capped_connection(lake=True, limit=REPEATS_MEMORY_LIMIT) as con:
+        if not (wh.exists() and "line_index" in existing_tables(con)):
             con.execute("CREATE TEMP TABLE old_index "
                         "(version_id VARCHAR, source_id VARCHAR, text_sha256 VARCHAR, line_hash BIGINT)")
             con.execute("CREATE TEMP TABLE old_docs (version_id VARCHAR, raw_path VARCHAR)")

@@ -170,11 +170,11 @@ class Warehouse:
             options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
         return f"ATTACH {quote(self.catalog_uri())} AS {LAKE} ({', '.join(options)})"
 
-    def connect(self, read_only: bool = True, snapshot: int | None = None, bounded: bool = False) -> duckdb.DuckDBPyConnection:
+    def connect(self, read_only: bool = True, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
         """A connection with the lake attached and in use, so tables are visible by name.
 
-        Writing connections, and `bounded` ones (the run's own queries), have a memory limit
-        and spill under staging: a build's memory stays flat however big the warehouse."""
+        Writing connections have a memory limit and spill under staging: a build's memory stays
+        flat however big the warehouse (a run's reading queries: `capped_connection`)."""
         if read_only and not self.exists():
             raise WarehouseError(
                 f"no warehouse at {self.root}: run `corpus run RAW_DIR --warehouse {self.root}` first"
@@ -187,7 +187,7 @@ class Warehouse:
                                      "allow_unsigned_extensions": True})
         load_extensions(con, *self.extensions())
         con.execute("SET allow_unsigned_extensions = false")
-        if bounded or not read_only:
+        if not read_only:
             self.bound_memory(con)
         if not read_only:
             # A commit that loses a race fails instead of being replayed by DuckLake onto the
@@ -211,6 +211,18 @@ class Warehouse:
         if postgres and not read_only and not self.catalog_url_file.exists():
             self.catalog_url_file.write_text(postgres + "\n")
         return con
+
+    @contextmanager
+    def capped_connection(self, spill_in: Path | None = None, lake: bool = False,
+                          limit: str = "") -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection under a memory cap (`bound_memory`): the warehouse's, read-only, when
+        `lake` and there is one, else a plain one."""
+        con = self.connect(read_only=True) if lake and self.exists() else duckdb.connect()
+        try:
+            self.bound_memory(con, spill_in, limit)
+            yield con
+        finally:
+            con.close()
 
     def bound_memory(self, con: duckdb.DuckDBPyConnection, spill_in: Path | None = None, limit: str = "") -> None:
         """Cap DuckDB's memory (default MEMORY_LIMIT); what does not fit spills to a folder

@@ -115,19 +115,19 @@ def test_a_connection_loads_its_extensions_and_then_requires_signatures_again(tm
         assert con.execute("SELECT current_setting('allow_unsigned_extensions')").fetchone() == (False,)
 
 
+def memory_limit_as_duckdb_shows_it(limit: str = warehouse.MEMORY_LIMIT) -> str:
+    """`current_setting('memory_limit')` after `SET memory_limit = limit` (DuckDB reformats it)."""
+    with duckdb.connect() as con:
+        con.execute(f"SET memory_limit = '{limit}'")
+        return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+
 def test_a_writing_connection_is_capped_and_keeps_no_file_cache(tmp_path):
-    wh = Warehouse(tmp_path / "wh")
-    con = wh.connect(read_only=False)
+    con = Warehouse(tmp_path / "wh").connect(read_only=False)
     try:
         limit, file_cache = con.execute(
             "SELECT current_setting('memory_limit'), current_setting('enable_external_file_cache')"
         ).fetchone()
     finally:
         con.close()
-    capped = duckdb.connect()
-    try:
-        capped.execute(f"SET memory_limit = '{warehouse.MEMORY_LIMIT}'")
-        assert limit == capped.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    finally:
-        capped.close()
-    assert file_cache is False
+    assert (limit, file_cache) == (memory_limit_as_duckdb_shows_it(), False)
