@@ -34,7 +34,7 @@ from .pipeline import (
     FileRange,
     fingerprint_shard,
     pipeline_version,
-    process_shard,
+    process_planned_shard,
     reject_row,
     rows_to_table,
     shard_file,
@@ -105,15 +105,21 @@ def fingerprint_task(raw_dir: Path, files: FileRange, staging: Path, shard: int)
 
 
 @task(name="plan-repeats", persist_result=False, cache_policy=NO_CACHE)
-def repeats_task(wh, staging: Path, gone_paths: Path, collection: str | None):
+def repeats_task(wh, staging: Path, gone_paths: Path, collection: str | None) -> list[str]:
+    """Stage the run's repeated lines at staging/repeats.parquet; give the unchanged files whose
+    output that changes."""
     fingerprints = sorted((staging / "fingerprints").glob("shard-*.parquet"))
     min_docs = rules()["structure"]["cross_document_min_docs"]
-    return _in_pool(state.repeat_plan, wh, fingerprints, gone_paths, min_docs, collection)
+    return _in_pool(state.repeat_plan, wh, fingerprints, gone_paths, min_docs, _repeats_file(staging), collection)[1]
+
+
+def _repeats_file(staging: Path) -> Path:
+    return staging / "repeats.parquet"
 
 
 @task(name="process-shard", persist_result=False, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
-def shard_task(raw_dir: Path, files: FileRange, sources, repeats, staging: Path, shard: int):
-    return _in_pool(process_shard, raw_dir, files, sources, repeats, staging, shard)
+def shard_task(raw_dir: Path, files: FileRange, sources, staging: Path, shard: int):
+    return _in_pool(process_planned_shard, raw_dir, files, sources, _repeats_file(staging), staging, shard)
 
 
 def _transient(task, task_run, state) -> bool:
@@ -217,7 +223,7 @@ def _stage_and_publish(run: _Run):
     to_read = _in_pool(planning.file_ranges, run.wh, planned.lists.read, n_read, run.collection, run.shard_size)
     for future in [fingerprint_task.submit(run.raw, r, run.staging, n) for n, r in enumerate(to_read, 1)]:
         future.result()
-    repeats, context_paths = repeats_task(run.wh, run.staging, planned.lists.gone, run.collection)
+    context_paths = repeats_task(run.wh, run.staging, planned.lists.gone, run.collection)
     process_list, n_process, n_context = _in_pool(planning.add_context, run.wh, planned, context_paths)
     mark = run.lap("fingerprint", mark)
     found = planned.counts
@@ -234,10 +240,7 @@ def _stage_and_publish(run: _Run):
                     rows_to_table("rejects", [reject_row(r) for r in planned.rejects]))
     batches = _in_pool(planning.file_ranges, run.wh, process_list, n_process, run.collection, run.shard_size)
     sources = {s.source_id: s for s in planned.sources}
-    futures = [  # each task gets only its own sources' repeats: small arguments to ship
-        shard_task.submit(run.raw, files, sources, _for_sources(repeats, files.source_ids), run.staging, n)
-        for n, files in enumerate(batches, start=1)
-    ]
+    futures = [shard_task.submit(run.raw, files, sources, run.staging, n) for n, files in enumerate(batches, start=1)]
     results = []
     with _progress(n_process) as advance:
         for done, future in enumerate(futures, start=1):
@@ -296,10 +299,6 @@ def _stage_and_publish(run: _Run):
         return Completed(name="Completed with rejects", data=summary,
                          message=f"completed with {len(rejects)} reject(s)")
     return summary
-
-
-def _for_sources(repeats: dict, source_ids) -> dict:
-    return {source: repeats[source] for source in source_ids if source in repeats}
 
 
 def _sentences_deleted(wh: warehouse.Warehouse, snapshot_id: int) -> int:

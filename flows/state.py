@@ -69,10 +69,13 @@ REPEATS_MEMORY_LIMIT = "150MB"
 
 def repeat_plan(
     wh: Warehouse, fingerprints: list[Path], gone_paths: list[str] | Path, min_docs: int,
-    collection: str | None = None,
-) -> tuple[dict[str, set[int]], list[str]]:
-    """Lines repeated across a source's distinct documents after this run, and the unchanged files
-    whose output that changes (they hold a line that starts or stops being a repeat).
+    out: Path, collection: str | None = None,
+) -> tuple[int, list[str]]:
+    """Write to `out` (Parquet: source_id, line_hash, sorted) the lines repeated across a
+    source's distinct documents after this run; give their number and the unchanged files whose
+    output that changes (they hold a line that starts or stops being a repeat). The repeats
+    go to a file, not back to the flow: they grow with the corpus (82,690 at 1 GB, 9 MB as
+    Python sets), and each shard's worker reads only its own sources' (`pipeline.load_repeats`).
 
     `fingerprints` are staged line_index rows of the files about to be processed;
     `gone_paths` are raw files whose documents this run replaces or deletes (or a Parquet file
@@ -111,9 +114,8 @@ def repeat_plan(
                     "WHERE version_id IN (SELECT version_id FROM gone) UNION SELECT source_id, line_hash FROM fresh")
         con.execute("CREATE TEMP TABLE old_rep AS " + repeated.format(
             "SELECT * FROM old_index SEMI JOIN touched USING (source_id, line_hash)"))
-        repeats: dict[str, set[int]] = {}
-        for source_id, line_hash in con.execute("SELECT * FROM new_rep ORDER BY ALL").fetchall():
-            repeats.setdefault(source_id, set()).add(line_hash)
+        con.execute(f"COPY (SELECT source_id, line_hash FROM new_rep ORDER BY ALL) TO {quote(str(out))} (FORMAT parquet)")
+        n_repeats = con.execute("SELECT count(*) FROM new_rep").fetchone()[0]
         affected = con.execute(
             "WITH new_touched AS (SELECT * FROM new_rep SEMI JOIN touched USING (source_id, line_hash)), "
             "flipped AS ((SELECT * FROM new_touched EXCEPT SELECT * FROM old_rep) "
@@ -121,4 +123,5 @@ def repeat_plan(
             "SELECT DISTINCT d.raw_path FROM old_index i JOIN flipped USING (source_id, line_hash) "
             "JOIN old_docs d USING (version_id) WHERE i.version_id NOT IN (SELECT version_id FROM gone) ORDER BY 1"
         ).fetchall()
-    return repeats, [row[0] for row in affected]
+    return n_repeats, [row[0] for row in affected]
+

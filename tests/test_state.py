@@ -2,6 +2,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows import state
+from flows.pipeline import load_repeats
 from flows.warehouse import Warehouse
 
 
@@ -19,7 +20,11 @@ def test_a_line_in_enough_distinct_texts_of_one_source_is_a_repeat_counted_under
     monkeypatch.setattr(Warehouse, "bound_memory",
                         lambda self, con, spill_in=None, limit="": limits.append(limit) or bound_memory(self, con, spill_in, limit))
 
-    repeats, affected = state.repeat_plan(Warehouse(tmp_path / "wh"), [fingerprints], [], min_docs=3)
+    out = tmp_path / "repeats.parquet"
+    n_repeats, affected = state.repeat_plan(Warehouse(tmp_path / "wh"), [fingerprints], [], 3, out)
 
-    assert (repeats, affected) == ({"a": {7}}, [])
+    assert (n_repeats, affected) == (1, [])
+    assert pq.read_table(out).to_pylist() == [{"source_id": "a", "line_hash": 7}]
+    assert load_repeats(out, ["a", "b"]) == {"a": frozenset({7})}
+    assert load_repeats(out, ["b"]) == load_repeats(out, []) == {}
     assert limits == [state.REPEATS_MEMORY_LIMIT]
