@@ -41,18 +41,26 @@ def test_publishing_shards_in_several_inserts_gives_the_same_rows(tmp_path, one_
     assert _dump(tmp_path / "wh") == one_process
 
 
-def test_the_worker_processes_are_stopped_before_publishing(tmp_path, monkeypatch):
+def test_the_workers_stop_before_publishing_and_a_process_of_its_own_builds_the_index(tmp_path, monkeypatch):
     import multiprocessing
 
-    from flows import publish
+    from flows import build, publish
 
-    children_at_publish = []
-    real_publish = publish.publish
+    children_at_publish, pool_calls = [], []
+    real_publish, real_in_pool = publish.publish, build._in_pool
 
     def publish_counting_children(*args, **kwargs):
         children_at_publish.append(len(multiprocessing.active_children()))
         return real_publish(*args, **kwargs)
 
+    def in_pool_noting_its_size(function, *args):
+        pool_calls.append((function.__name__, build._pool._max_workers if build._pool else 0))
+        return real_in_pool(function, *args)
+
     monkeypatch.setattr(publish, "publish", publish_counting_children)
+    monkeypatch.setattr(build, "_in_pool", in_pool_noting_its_size)
     corpus("run", str(SAMPLE), "--warehouse", str(tmp_path / "wh"), "--workers", "2", "--shard-size", "2")
-    assert children_at_publish == [0]
+    assert children_at_publish == [1]  # not the two shard workers: the index's own process
+    assert ("process_planned_shard", 2) in pool_calls
+    assert pool_calls[-1] == ("build_index", 1)
+    assert (tmp_path / "wh" / "search" / "sentences-1.duckdb").exists()
