@@ -34,7 +34,6 @@ from .pipeline import (
     FileRange,
     fingerprint_shard,
     pipeline_version,
-    process_planned_shard,
     reject_row,
     rows_to_table,
     shard_file,
@@ -120,12 +119,12 @@ def fingerprint_task(raw_dir: Path, files: FileRange, staging: Path, shard: int)
 
 
 @task(name="plan-repeats", persist_result=False, cache_policy=NO_CACHE)
-def repeats_task(wh, staging: Path, gone_paths: Path, collection: str | None) -> list[str]:
-    """Stage the run's repeated lines at staging/repeats.parquet; give the unchanged files whose
-    output that changes."""
+def repeats_task(wh, staging: Path, gone_paths: Path, collection: str | None) -> tuple[int, list[str]]:
+    """Stage the run's repeated lines at staging/repeats.parquet; give their number and the
+    unchanged files whose output that changes."""
     fingerprints = sorted((staging / "fingerprints").glob("shard-*.parquet"))
     min_docs = rules()["structure"]["cross_document_min_docs"]
-    return _in_pool(state.repeat_plan, wh, fingerprints, gone_paths, min_docs, _repeats_file(staging), collection)[1]
+    return _in_pool(state.repeat_plan, wh, fingerprints, gone_paths, min_docs, _repeats_file(staging), collection)
 
 
 def _repeats_file(staging: Path) -> Path:
@@ -134,7 +133,7 @@ def _repeats_file(staging: Path) -> Path:
 
 @task(name="process-shard", persist_result=False, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
 def shard_task(raw_dir: Path, files: FileRange, sources, staging: Path, shard: int):
-    return _in_pool(process_planned_shard, raw_dir, files, sources, _repeats_file(staging), staging, shard)
+    return _in_pool(planning.process_planned_shard, raw_dir, files, sources, _repeats_file(staging), staging, shard)
 
 
 def _transient(task, task_run, state) -> bool:
@@ -238,14 +237,15 @@ def _stage_and_publish(run: _Run):
     to_read = _in_pool(planning.file_ranges, run.wh, planned.lists.read, n_read, run.collection, run.shard_size)
     for future in [fingerprint_task.submit(run.raw, r, run.staging, n) for n, r in enumerate(to_read, 1)]:
         future.result()
-    context_paths = repeats_task(run.wh, run.staging, planned.lists.gone, run.collection)
+    n_repeats, context_paths = repeats_task(run.wh, run.staging, planned.lists.gone, run.collection)
     process_list, n_process, n_context = _in_pool(planning.add_context, run.wh, planned, context_paths)
     mark = run.lap("fingerprint", mark)
     found = planned.counts
     logger.info(
-        "run %s: %d files (%d new, %d changed, %d reprocessed for repeats, %d unchanged, %d deleted)",
+        "run %s: %d files (%d new, %d changed, %d reprocessed for repeats, %d unchanged, %d deleted); "
+        "%d lines repeated across documents of a source",
         run.run_id, found["files"], found["new"], found["changed"], n_context,
-        found["unchanged"] - n_context, found["deleted"],
+        found["unchanged"] - n_context, found["deleted"], n_repeats,
     )
 
     # Rejects found while taking inventory (sidecar, unreadable files) are staged as shard 0,

@@ -334,25 +334,6 @@ def process_shard(
     return ShardResult(shard, counts)
 
 
-def load_repeats(path: Path, source_ids: Iterable[str]) -> dict[str, frozenset[int]]:
-    """The repeated lines of `source_ids` in a file `state.repeat_plan` wrote, per source."""
-    wanted = sorted(set(source_ids))
-    if not wanted:
-        return {}
-    table = pq.read_table(path, filters=[("source_id", "in", wanted)])
-    hashes: dict[str, set[int]] = {}
-    for source_id, line_hash in zip(table.column("source_id").to_pylist(), table.column("line_hash").to_pylist()):
-        hashes.setdefault(source_id, set()).add(line_hash)
-    return {source_id: frozenset(found) for source_id, found in hashes.items()}
-
-
-def process_planned_shard(
-    raw_dir: Path, files: FileRange, sources: dict[str, SourceInfo], repeats_file: Path, staging: Path, shard: int,
-) -> ShardResult:
-    """`process_shard` of a planned shard, with its own sources' repeats read from `repeats_file`."""
-    return process_shard(raw_dir, files, sources, load_repeats(repeats_file, files.source_ids), staging, shard)
-
-
 # --- shards of files ------------------------------------------------------------------------
 
 # A file list (planning writes them): one row per raw file, in path order, numbered by `seq`.

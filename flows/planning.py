@@ -5,14 +5,15 @@ counts of new, changed, unchanged and deleted files, the inventory's sources and
 Parquet lists of files in path order, from which each shard task reads its own slice
 (`pipeline.FileRange`). The inventory streams from the folder walk to Parquet; the hash cache
 is read and rewritten alongside it, in the same path order; the comparison with the
-warehouse's file state is a join in DuckDB under the memory cap. Only rejects, sources and the
-files a change of repeated lines touches stay in Python, so the flow's process does not grow
-with the number of files.
+warehouse's file state is a join in DuckDB under the memory cap. The lines repeated across a
+source's documents are kept on disk too (`state.repeat_plan`), and each shard task reads its
+own sources' (`process_planned_shard`). Only rejects, sources and the files a change of
+repeated lines touches stay in Python, so the flow's process does not grow with the corpus.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ import pyarrow.parquet as pq
 
 from . import state
 from .ingest import Scan
-from .pipeline import FILE_COLUMNS, FileRange, file_list_row, pipeline_version, shard_size_for
+from .pipeline import FILE_COLUMNS, FileRange, ShardResult, file_list_row, pipeline_version, process_shard, shard_size_for
 from .records import Reject, SourceInfo
 from .warehouse import Warehouse, quote, temp_list
 
@@ -230,3 +231,23 @@ def _write_list(con: duckdb.DuckDBPyConnection, table: str, where: str, out: Pat
         TO {quote(str(out))} (FORMAT parquet, ROW_GROUP_SIZE {BATCH_ROWS})"""
     )
     return con.execute(f"SELECT count(*) FROM read_parquet({quote(str(out))})").fetchone()[0]
+
+
+def load_repeats(path: Path, source_ids: Iterable[str]) -> dict[str, frozenset[int]]:
+    """The repeated lines of `source_ids` in the file `state.repeat_plan` wrote, per source."""
+    wanted = sorted(set(source_ids))
+    if not wanted:
+        return {}
+    table = pq.read_table(path, filters=[("source_id", "in", wanted)])
+    hashes: dict[str, set[int]] = {}
+    for source_id, line_hash in zip(table.column("source_id").to_pylist(), table.column("line_hash").to_pylist()):
+        hashes.setdefault(source_id, set()).add(line_hash)
+    return {source_id: frozenset(found) for source_id, found in hashes.items()}
+
+
+def process_planned_shard(
+    raw_dir: Path, files: FileRange, sources: dict[str, SourceInfo], repeats_file: Path, staging: Path, shard: int,
+) -> ShardResult:
+    """`process_shard` of a planned shard, with its own sources' repeats read from `repeats_file`."""
+    return process_shard(raw_dir, files, sources, load_repeats(repeats_file, files.source_ids), staging, shard)
+

@@ -75,7 +75,7 @@ def repeat_plan(
     source's distinct documents after this run; give their number and the unchanged files whose
     output that changes (they hold a line that starts or stops being a repeat). The repeats
     go to a file, not back to the flow: they grow with the corpus (82,690 at 1 GB, 9 MB as
-    Python sets), and each shard's worker reads only its own sources' (`pipeline.load_repeats`).
+    Python sets), and each shard's worker reads only its own sources' (`planning.load_repeats`).
 
     `fingerprints` are staged line_index rows of the files about to be processed;
     `gone_paths` are raw files whose documents this run replaces or deletes (or a Parquet file
@@ -124,4 +124,3 @@ def repeat_plan(
             "JOIN old_docs d USING (version_id) WHERE i.version_id NOT IN (SELECT version_id FROM gone) ORDER BY 1"
         ).fetchall()
     return n_repeats, [row[0] for row in affected]
-

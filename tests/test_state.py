@@ -2,7 +2,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows import state
-from flows.pipeline import load_repeats
+from flows.planning import load_repeats
 from flows.warehouse import Warehouse
 
 
