@@ -61,7 +61,7 @@ def new_run_id(now: datetime) -> str:
 # The CPU work of shard tasks runs in a process pool (spawned: workers import only the pure
 # stage modules, never Prefect, so they start no Prefect server of their own). So does
 # planning: the memory its Parquet and DuckDB work leaves behind in a process stays out of the
-# flow's own, which publishes. So does the search index build, in a fresh process of its own.
+# flow's own. So do publishing and the search index build, each in a fresh process.
 _pool: ProcessPoolExecutor | None = None
 
 
@@ -94,17 +94,15 @@ def _stop_pool() -> None:
 
 
 def _release_workers() -> None:
-    """Swap the shard workers, once the shards are processed, for one fresh process that will
-    build the search index. Idle workers held their memory (language model, splitters) through
-    publishing and the index build; and an index built in the flow's own process came on top
-    of what publishing left there, which made it the run's peak, growing with the corpus (at
-    1 GB, 591-604 MB against 500-529 at 100 MB). The new process starts now, so that its
-    start-up overlaps publishing."""
+    """Once the shards are processed, swap the shard workers for a pool that runs each task
+    (publishing, the search index build) in a fresh process of its own. Idle workers held
+    their memory (language model, splitters) through both; and in the flow's own process,
+    publishing and then the index build came on top of everything the run had left there, so
+    the run's peak grew with the corpus (591-604 MB at 1 GB against 500-529 at 100 MB)."""
     global _pool
     if _pool is not None:
         _stop_pool()
-        _pool = _spawn_pool(1)
-        _pool.submit(search_index.ready)
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1)
 
 
 @task(name="plan", persist_result=False, cache_policy=NO_CACHE)
@@ -146,7 +144,7 @@ def _transient(task, task_run, state) -> bool:
       retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_condition_fn=_transient)
 def publish_task(wh, staged, replace_paths, sources, run_row, collection) -> int:
     return publish.publish(wh, staged, replace_paths, sources, run_row, collection,
-                             on_retry=get_run_logger().warning)
+                           on_retry=get_run_logger().warning, in_process=_in_pool)
 
 
 @task(name="search-index", persist_result=False, cache_policy=NO_CACHE)

@@ -1,4 +1,5 @@
-"""Fault injection for the crash tests: `CORPUS_FAULT=<point>` kills the run with SIGKILL there,
+"""Fault injection for the crash tests: `CORPUS_FAULT=<point>` kills the run with SIGKILL there
+(its whole process group: the flow's process and the worker processes, wherever the point is),
 `CORPUS_FAULT=full-disk:<point>` makes the write there fail as on a full disk (ENOSPC).
 
 Points: `processing` (after the first shard is staged, others still to do), `staged` (all
@@ -22,7 +23,7 @@ from pathlib import Path
 def fault_point(name: str) -> None:
     fault = os.environ.get("CORPUS_FAULT", "")
     if fault == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.killpg(os.getpgrp(), signal.SIGKILL)
     if fault == f"full-disk:{name}":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), f"(simulated at {name})")
     if fault.startswith(f"meet:{name}:"):

@@ -140,6 +140,7 @@ def publish(
     run_row: dict,
     collection: str | None = None,
     on_retry=lambda message: None,
+    in_process=lambda function, *args: function(*args),
 ) -> int:
     """Commit a run in ONE DuckLake transaction: replace rows of `replace_paths` with the
     staged shards, refresh sources, append the run row (with the number of sentences deleted).
@@ -148,10 +149,11 @@ def publish(
     Nothing is visible to readers until COMMIT; any error rolls the whole run back. When another
     writer committed first, the whole transaction is done again on top of its snapshot (after a
     growing, jittered wait), so flags and the run's snapshot id are computed on what is committed.
+    `in_process(function, *args)` runs each attempt (the flow's runs it in a fresh process).
     """
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
-            return _publish_once(wh, staged, replace_paths, sources, run_row, collection)
+            return in_process(_publish_once, wh, staged, replace_paths, sources, run_row, collection)
         except duckdb.TransactionException as exc:
             if attempt == COMMIT_ATTEMPTS:
                 raise CommitConflict(

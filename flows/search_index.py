@@ -47,10 +47,6 @@ DEAD_POSTINGS_SHARE = 0.1
 INDEX_MEMORY_LIMIT = "200MB"
 
 
-def ready() -> None:
-    """Nothing: a fresh process runs it to import this module before it builds an index."""
-
-
 def index_folder(wh: Warehouse) -> Path:
     return wh.root / "search"
 

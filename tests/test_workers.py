@@ -41,7 +41,7 @@ def test_publishing_shards_in_several_inserts_gives_the_same_rows(tmp_path, one_
     assert _dump(tmp_path / "wh") == one_process
 
 
-def test_the_workers_stop_before_publishing_and_a_process_of_its_own_builds_the_index(tmp_path, monkeypatch):
+def test_the_workers_stop_before_publishing_and_publishing_and_the_index_each_get_a_fresh_process(tmp_path, monkeypatch):
     import multiprocessing
 
     from flows import build, publish
@@ -53,14 +53,15 @@ def test_the_workers_stop_before_publishing_and_a_process_of_its_own_builds_the_
         children_at_publish.append(len(multiprocessing.active_children()))
         return real_publish(*args, **kwargs)
 
-    def in_pool_noting_its_size(function, *args):
-        pool_calls.append((function.__name__, build._pool._max_workers if build._pool else 0))
+    def in_pool_noting_the_pool(function, *args):
+        pool = build._pool
+        pool_calls.append((function.__name__, pool._max_workers, pool._max_tasks_per_child) if pool else (function.__name__,))
         return real_in_pool(function, *args)
 
     monkeypatch.setattr(publish, "publish", publish_counting_children)
-    monkeypatch.setattr(build, "_in_pool", in_pool_noting_its_size)
+    monkeypatch.setattr(build, "_in_pool", in_pool_noting_the_pool)
     corpus("run", str(SAMPLE), "--warehouse", str(tmp_path / "wh"), "--workers", "2", "--shard-size", "2")
-    assert children_at_publish == [1]  # not the two shard workers: the index's own process
-    assert ("process_planned_shard", 2) in pool_calls
-    assert pool_calls[-1] == ("build_index", 1)
+    assert children_at_publish == [0]
+    assert ("process_planned_shard", 2, None) in pool_calls
+    assert pool_calls[-2:] == [("_publish_once", 1, 1), ("build_index", 1, 1)]  # one process per task
     assert (tmp_path / "wh" / "search" / "sentences-1.duckdb").exists()
