@@ -14,7 +14,10 @@ the block, so a splitter that trims or collapses whitespace can never shift an o
 
 from __future__ import annotations
 
+import ctypes
 import re
+import sys
+import threading
 from collections.abc import Callable, Iterable
 from functools import cache
 
@@ -38,8 +41,33 @@ def pysbd_split(text: str) -> list[str]:
     return _pysbd().segment(text)
 
 
+class _BlingfireBuffer(threading.local):
+    """An output buffer reused across calls (one per thread: Dask workers may run several)."""
+
+    data = ctypes.create_string_buffer(0)
+
+
+_blingfire_out = _BlingfireBuffer()
+
+
+def blingfire_text_to_sentences(text: str) -> str:
+    """`blingfire.text_to_sentences(text)`, calling the same C function with the same output
+    limit (twice the input's UTF-8 bytes) into a buffer kept between calls: the wrapper's fresh,
+    zero-filled buffer per call was 40% of its time (1.64 s against 0.93 s over the 20 MB
+    corpus's 50k blocks; the same output for every one, tests/test_segment.py)."""
+    data = text.encode("utf-8")
+    limit = 2 * len(data)
+    if len(_blingfire_out.data) < limit:
+        _blingfire_out.data = ctypes.create_string_buffer(limit)
+    written = blingfire.blingfire.TextToSentences(data, len(data), _blingfire_out.data, limit)
+    if written == -1 or written > limit:
+        return ""
+    # The count includes the terminating NUL; the wrapper's .value stops at the first NUL.
+    return ctypes.string_at(_blingfire_out.data, written).split(b"\0", 1)[0].decode("utf-8")
+
+
 def blingfire_split(text: str) -> list[str]:
-    return blingfire.text_to_sentences(text).split("\n") if text.strip() else []
+    return blingfire_text_to_sentences(text).split("\n") if text.strip() else []
 
 
 def nupunkt_split(text: str) -> list[str]:
@@ -61,11 +89,20 @@ def _non_space_pieces(pieces: list[str]) -> list[str]:
 # Characters at which any of the three splitters may end a sentence. A block with none of them
 # before its final run of closing punctuation is one sentence for all three, so none is run.
 _BOUNDARY = re.compile(r"[.!?…;:\n\r\u2028\u2029。！？‼⁇⁈⁉]")
-_FINAL_RUN = re.compile(r"[.!?…;:。！？‼⁇⁈⁉\"'”’»)\]\s]+$")
+# The closing punctuation and white space (every character str.isspace, as regex \s) that may
+# end a sentence. Stripped with str.rstrip: the regex [...]+$ it replaces gives the same text and
+# took 15x longer (0.35 s against 0.02 s over the 20 MB corpus's 50k blocks).
+_FINAL_CHARS = ".!?…;:。！？‼⁇⁈⁉\"'”’»)]" + "".join(
+    c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+
+
+def strip_final_run(text: str) -> str:
+    """`text` without its final run of closing punctuation and white space."""
+    return text.rstrip(_FINAL_CHARS)
 
 
 def one_sentence(text: str) -> bool:
-    return not _BOUNDARY.search(_FINAL_RUN.sub("", text))
+    return not _BOUNDARY.search(strip_final_run(text))
 
 
 @cache
@@ -81,6 +118,22 @@ _PLAIN_END = re.compile(r"(?<![^\s\"'“‘(\[])([A-Za-z][a-z]+|[0-9]+%?)[.!?][\
 _CAPITAL_START = re.compile(r"[\"'“‘(\[]?[A-Z]")
 
 
+# How far from its end `plain_end` first looks for a sentence's last word: past any common word
+# with its punctuation and closing quotes.
+_PLAIN_END_TAIL = 24
+
+
+def plain_end(piece: str) -> re.Match | None:
+    """`_PLAIN_END.search(piece)`, looking in the last characters first. A match ends the string
+    and cannot start inside a word (its lookbehind sees the characters before the start of
+    the search), so a match found there is the match; else the whole piece is searched.
+    Searching whole pieces took 1.05 s over the 20 MB corpus's 166k pieces, this 0.50 s."""
+    tail_start = len(piece) - _PLAIN_END_TAIL
+    if tail_start > 0 and (found := _PLAIN_END.search(piece, tail_start)) is not None:
+        return found
+    return _PLAIN_END.search(piece)
+
+
 def plain_cuts(pieces: list[str]) -> bool:
     """True when blingfire's sentences leave nothing to decide: nupunkt would cut at the
     same places, so neither it nor syntok is run (measured: 0 differences on 21,500 blocks
@@ -89,10 +142,10 @@ def plain_cuts(pieces: list[str]) -> bool:
         return False
     abbreviations = _nupunkt_abbreviations()
     for piece, following in zip(pieces, pieces[1:] + [None]):
-        if _INNER_BOUNDARY.search(_FINAL_RUN.sub("", piece)):
+        if _INNER_BOUNDARY.search(strip_final_run(piece)):
             return False
         if following is not None:
-            end = _PLAIN_END.search(piece)
+            end = plain_end(piece)
             if not end or end.group(1).lower() in abbreviations or not _CAPITAL_START.match(following):
                 return False
     return True

@@ -1,8 +1,11 @@
+import re
+
+import blingfire
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.records import Block
-from flows.segment import align, segment
+from flows.segment import _PLAIN_END, align, blingfire_text_to_sentences, plain_end, segment, strip_final_run
 from tests.invariants import assert_sentences_cover
 
 
@@ -128,3 +131,40 @@ def test_the_plain_cuts_fast_path_gives_the_same_sentences_on_the_gold_set():
         fast = align(block["text"], split_sentences(block["text"]))
         with fastpaths.disabled():
             assert fast == align(block["text"], split_sentences(block["text"])), block["id"]
+
+
+# --- the splitters' own checks are exact rewrites of slower forms ------------------------------
+
+_punctuated = st.text(alphabet=st.sampled_from(list("ab Z9.!?…;:\"'”’»)]([“‘%\t\n\u00a0\u2028\u3000。")), max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_punctuated)
+def test_strip_final_run_is_the_trailing_punctuation_regex(text):
+    assert strip_final_run(text) == re.sub(r"[.!?…;:。！？‼⁇⁈⁉\"'”’»)\]\s]+$", "", text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("abcXY 19%.!?\"'”)(“")), max_size=80))
+def test_plain_end_finds_the_match_of_a_whole_search(piece):
+    whole = _PLAIN_END.search(piece)
+    found = plain_end(piece)
+    assert (found and (found.span(), found.group(1))) == (whole and (whole.span(), whole.group(1)))
+
+
+def test_plain_end_reaches_a_word_longer_than_the_tail():
+    piece = "It was " + "a" + "b" * 40 + "."
+    assert plain_end(piece).group(1) == "a" + "b" * 40
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200) | _punctuated)
+def test_blingfire_call_gives_the_wrapper_s_output(text):
+    assert blingfire_text_to_sentences(text) == blingfire.text_to_sentences(text)
+
+
+def test_blingfire_call_survives_a_longer_text_after_a_shorter_one():
+    long_text = "One sentence here. " * 3000
+    assert blingfire_text_to_sentences("Short. Text.") == "Short.\nText."
+    assert blingfire_text_to_sentences(long_text) == blingfire.text_to_sentences(long_text)
+    assert blingfire_text_to_sentences("Short again.") == "Short again."
