@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Set
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from urllib.parse import urldefrag
 
@@ -268,6 +268,12 @@ def rows_to_table(name: str, rows: list[dict]) -> pa.Table:
     return table
 
 
+@lru_cache(maxsize=8)
+def _resolved(raw_dir: Path) -> Path:
+    """The raw folder's real path, found once per run rather than once per file."""
+    return raw_dir.resolve()
+
+
 READ_RETRY_SECONDS = (0.2, 1.0)  # a file briefly locked or being replaced gets two more tries
 
 
@@ -279,7 +285,7 @@ def read_raw(raw_dir: Path, raw: RawFile) -> bytes | Reject:
         reason = f"{raw.raw_path}: {raw.raw_bytes} bytes is over the size limit of {limit} bytes (rules.toml)"
         return Reject(raw.raw_path, "too_large", reason, raw.raw_sha256, raw.raw_bytes)
     path = raw_dir / raw.path_in_raw
-    if not path.resolve().is_relative_to(raw_dir.resolve()):  # a link re-pointed since the plan
+    if not path.resolve().is_relative_to(_resolved(raw_dir)):  # a link re-pointed since the plan
         return Reject(raw.raw_path, "outside_raw", f"{raw.raw_path}: now leads outside the raw folder; not read")
     for delay in (*READ_RETRY_SECONDS, None):
         try:

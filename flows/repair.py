@@ -141,9 +141,11 @@ def split_glued_token(token: str) -> str | None:
 def _long_token() -> re.Pattern:
     """_TOKEN for tokens of at least min_token_chars letters only. A token is a whole word
     between delimiters, so this finds exactly _TOKEN's matches that long, with no regex step
-    over the short words (the scan took 60% of the glued-word search)."""
+    over the short words (the scan took 60% of the glued-word search). The delimiter before
+    the word is checked after its first letter, so the pattern starts with a class, which the
+    regex engine scans for quickly (1.81 -> 1.39 s over the 20 MB corpus's lines)."""
     min_chars = _glue_settings()[3]
-    return re.compile(_TOKEN.pattern.replace("[a-z]+", f"[a-z]{{{max(min_chars - 1, 1)},}}"))
+    return re.compile(rf"[A-Za-z](?<![\w'’-][A-Za-z])[a-z]{{{max(min_chars - 1, 1)},}}(?![\w'’-])")
 
 
 def split_glued_words(line: str) -> tuple[str, list[GlueFix]]:
@@ -151,12 +153,12 @@ def split_glued_words(line: str) -> tuple[str, list[GlueFix]]:
     known, min_chars = _known_words(), _glue_settings()[3]
     fixes = []
     for match in (_long_token() if skip_known else _TOKEN).finditer(line):
-        token = match[1]
+        token = match[0]  # _TOKEN's lookarounds match nothing: its group 1 is the whole match
         if skip_known and (len(token) < min_chars or token.lower() in known):
             continue  # split_glued_token would say None: too short, or a known word
         split = split_glued_token(token)
         if split:
-            fixes.append(GlueFix(match.start(1), token, split))
+            fixes.append(GlueFix(match.start(), token, split))
     for fix in reversed(fixes):
         line = line[: fix.start] + fix.after + line[fix.start + len(fix.before) :]
     return line, fixes

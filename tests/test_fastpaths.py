@@ -6,6 +6,8 @@ from pathlib import Path
 
 import ftfy
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks import make_corpus
 from flows import fastpaths
@@ -105,6 +107,14 @@ def test_the_glued_word_search_looks_at_exactly_the_long_tokens():
               "abc1234567 _Bolshevikhad Bolshevikhad_ (Bolshevikhad) “Bolshevikhad”", "Kaufmannsladen-Verkäufer"]
     assert [len(w) for w in ("abcdefg", "abcdef")] == [min_chars, min_chars - 1]  # the edge is tested
     for line in lines:
-        found = [(m.start(), m[1]) for m in _long_token().finditer(line)]
+        found = [(m.start(), m[0]) for m in _long_token().finditer(line)]
         assert found == [(m.start(), m[1]) for m in _TOKEN.finditer(line) if len(m[1]) >= min_chars], line
-    assert [m[1] for m in _long_token().finditer(lines[-4])] == ["abcdefg", "Abcdefgh"]
+    assert [m[0] for m in _long_token().finditer(lines[-4])] == ["abcdefg", "Abcdefgh"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("abcdefgXY _-'’é1.")), max_size=60))
+def test_the_long_token_pattern_finds_the_long_tokens_of_any_text(line):
+    min_chars = _glue_settings()[3]
+    found = [(m.start(), m[0]) for m in _long_token().finditer(line)]
+    assert found == [(m.start(1), m[1]) for m in _TOKEN.finditer(line) if len(m[1]) >= min_chars]

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.records import Block
-from flows.segment import _PLAIN_END, align, blingfire_text_to_sentences, plain_end, segment, strip_final_run
+from flows.segment import _INNER_BOUNDARY, _PLAIN_END, align, blingfire_text_to_sentences, plain_end, segment, strip_final_run
 from tests.invariants import assert_sentences_cover
 
 
@@ -168,3 +168,10 @@ def test_blingfire_call_survives_a_longer_text_after_a_shorter_one():
     assert blingfire_text_to_sentences("Short. Text.") == "Short.\nText."
     assert blingfire_text_to_sentences(long_text) == blingfire.text_to_sentences(long_text)
     assert blingfire_text_to_sentences("Short again.") == "Short again."
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab 19.!?…\n\u2028。")), max_size=40))
+def test_inner_boundary_is_a_point_outside_a_number_or_another_end_mark(text):
+    old_form = re.compile(r"(?<!\d)\.|\.(?!\d)|[!?…\n\r\u2028\u2029。！？‼⁇⁈⁉]")
+    assert [m.span() for m in _INNER_BOUNDARY.finditer(text)] == [m.span() for m in old_form.finditer(text)]
