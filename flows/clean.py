@@ -38,7 +38,18 @@ def line_key(text: str) -> str:
 
 def line_hash(text: str) -> int:
     """Signed 64-bit hash of a line's key (fits a BIGINT column)."""
-    return int.from_bytes(xxhash.xxh3_64_digest(line_key(text).encode("utf-8")), "big", signed=True)
+    return _key_hash(line_key(text))
+
+
+def normalised_line_hash(line: str) -> int:
+    """`line_hash` of a line that `normalise` gave: stripped, with single plain spaces, and so
+    its own key once case-folded (neither case folding nor NFC makes white space; the split
+    and join took most of the fingerprint pass's hashing)."""
+    return _key_hash(line.casefold())
+
+
+def _key_hash(key: str) -> int:
+    return int.from_bytes(xxhash.xxh3_64_digest(key.encode("utf-8")), "big", signed=True)
 
 
 def split_lines(text: str) -> list[str]:
@@ -153,7 +164,7 @@ def _mark_repeats(doc: _Document, source_repeats: Set[int]) -> None:
     seen: dict[str, _Line] = {}
     previous: _Line | None = None
     for line in doc.kept():
-        key = line_key(line.text)
+        key = line.text.casefold()  # line_key of a normalised line (normalised_line_hash)
         if line.index_hash in source_repeats:
             line.rule = "repeat.cross_document"
             continue
@@ -233,7 +244,7 @@ def read_lines(text: str) -> tuple[list[_Line], list[Edit], set[int], int, int]:
             edits.append(Edit(number, "repair.encoding", raw, repaired))
         if line_text != repaired:
             normalised_chars += changed_chars(repaired.strip(), line_text)
-        plain_hash = line_hash(plain) if plain else 0
+        plain_hash = normalised_line_hash(plain) if plain else 0
         if _indexed(plain, min_chars):
             hashes.add(plain_hash)
         if line_text:
@@ -246,7 +257,7 @@ def line_hashes(text: str) -> set[int]:
     what the planner needs before processing, for cross-document repeats."""
     min_chars = rules()["structure"]["cross_document_min_chars"]
     plain_lines = (normalise(raw) for raw in split_lines(text))
-    return {line_hash(plain) for plain in plain_lines if _indexed(plain, min_chars)}
+    return {normalised_line_hash(plain) for plain in plain_lines if _indexed(plain, min_chars)}
 
 
 def clean(text: str, source_name: str | None = None, source_repeats: Set[int] = frozenset(),

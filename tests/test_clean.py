@@ -1,9 +1,13 @@
+import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from flows.clean import clean, line_hash, line_hashes, parse_date, split_lines
-from flows.repair import normalise_line
+from flows.clean import clean, line_hash, line_hashes, line_key, normalised_line_hash, parse_date, split_lines
+from flows.repair import normalise, normalise_line
 from flows.decode import decode
 from flows.ingest import read_sidecar
 from flows.segment import segment
@@ -238,3 +242,21 @@ def test_lines_repeated_across_the_source_are_chrome():
 def test_recorded_line_hashes_equal_the_planners_cheap_ones(text):
     # The planner fingerprints new files with line_hashes(); the warehouse stores clean()'s.
     assert clean(text).line_hashes == line_hashes(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=40)
+       | st.text(alphabet=st.sampled_from(list("aB \t\u00a0\u2003\u3000\x0b\x1c\x85\u200bÉé\u0301ß")), max_size=20))
+def test_a_normalised_line_hashes_as_its_key(raw_line):
+    plain = normalise(raw_line)
+    assert normalised_line_hash(plain) == line_hash(plain)
+    assert line_key(plain) == plain.casefold()
+
+
+def test_neither_case_folding_nor_nfc_makes_white_space():
+    # What normalised_line_hash relies on, checked over every code point.
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        if char.isspace() or 0xD800 <= code <= 0xDFFF:
+            continue
+        assert not any(c.isspace() for c in char.casefold() + unicodedata.normalize("NFC", char)), hex(code)
