@@ -9,7 +9,6 @@ makes the split certain.
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from functools import cache, lru_cache
 
 import ftfy
 import wordfreq
+from rapidfuzz.distance import LCSseq
 
 from . import fastpaths
 from .rules import rules
@@ -39,12 +39,18 @@ _TOKEN = re.compile(r"(?<![\w'’-])([A-Za-z][a-z]+)(?![\w'’-])")
 
 
 def changed_chars(before: str, after: str) -> int:
-    """How many characters differ between two versions of a line (0 when equal)."""
+    """How many characters differ between two versions of a line (0 when equal): the longer
+    one's length less their longest common subsequence, the fewest changes that explain it.
+
+    rapidfuzz computes the subsequence in C, bit-parallel: 3 ms for an 8,880-character line of
+    mojibake, 0.3 s for 111,000 characters, where difflib's SequenceMatcher took 59 s and grew
+    faster than the square of the length (a one-line page of mojibake would stall a worker for
+    hours). On the repaired lines of the 20 MB corpus, the sample and the fixtures the counts are
+    difflib's but for one line of 797, where the subsequence finds one more unchanged character.
+    """
     if before == after:
         return 0
-    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
-    same = sum(block.size for block in matcher.get_matching_blocks())
-    return max(len(before), len(after)) - same
+    return max(len(before), len(after)) - LCSseq.similarity(before, after)
 
 
 # What ftfy's fixers (with _FTFY_CONFIG) act on besides mojibake: HTML entities, C1 controls,

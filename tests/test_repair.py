@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from ftfy.fixes import uncurl_quotes
 
 from flows.decode import decode
-from flows.repair import fix_encoding, normalise, split_glued_token
+from flows.repair import changed_chars, fix_encoding, normalise, split_glued_token
 from tests.conftest import FIXTURES
 
 
@@ -72,3 +72,20 @@ def test_normalise_fast_path_equals_the_slow_path(line):
     fast = normalise(line)
     with fastpaths.disabled():
         assert normalise(line) == fast
+
+
+def test_changed_chars_counts_the_fewest_changes():
+    assert changed_chars("same", "same") == 0
+    assert changed_chars("cafÃ©", "café") == 2  # "Ã©" became "é": one replaced, one dropped
+    assert changed_chars("itâ€™s", "it’s") == 3
+    assert changed_chars("a  b", "a b") == 1
+    assert changed_chars("abc", "") == 3
+
+
+def test_changed_chars_of_a_long_mojibake_line():
+    # An 8,880-character paragraph read as cp1252: difflib took about a minute on it.
+    line = "Le café est très bon, n’est-ce pas? " * 240
+    mojibake = line.encode("utf-8").decode("cp1252")
+    repaired = fix_encoding(mojibake)
+    assert repaired == line
+    assert changed_chars(mojibake, repaired) == 240 * (2 + 2 + 3)  # é, è: 2 chars for 1; ’: 3 for 1
