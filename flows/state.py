@@ -63,8 +63,9 @@ def known_files(con: duckdb.DuckDBPyConnection, name: str, collection: str | Non
 # DuckDB's memory for repeat planning, below the run's MEMORY_LIMIT: it holds every line of the
 # corpus (3.5 M at 1 GB) and spills what does not fit at no measurable cost. Planning a full 1 GB
 # build alone: 1.32 s and 513 MB RSS under 300MB, 1.25 s and 357 MB under 150MB; 1% of its files
-# changed: 1.65-1.72 s and 560 MB, 1.62 s and 370 MB (100 MB build: 201 MB under either).
-REPEATS_MEMORY_LIMIT = "150MB"
+# changed: 1.65-1.72 s and 560 MB, 1.62 s and 370 MB (100 MB build: 201 MB under either). In a
+# fresh process (as runs now do it), 2.49 s and 362 MB under 150MB, 2.42 s and 275 MB under 100MB.
+REPEATS_MEMORY_LIMIT = "100MB"
 
 
 def repeat_plan(

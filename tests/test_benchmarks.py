@@ -1,5 +1,8 @@
 """The benchmark corpus generator: deterministic, sized as asked, with the artefacts it promises."""
 
+import subprocess
+import sys
+
 from benchmarks import make_corpus
 from tests.conftest import SAMPLE
 
@@ -32,3 +35,16 @@ def test_artefacts(tmp_path):
     assert sum("Public domain" in t for t in texts) > len(texts) / 10            # captions
     assert sum("Comments so far" in t for t in texts) > len(texts) / 20          # comment threads
     assert any("\u00e2\u20ac" in t for t in texts)                                # mojibake
+
+
+def test_compare_times_two_revisions_and_checks_their_rows():
+    root = SAMPLE.parent.parent
+    result = subprocess.run([sys.executable, "benchmarks/compare.py", "HEAD", ".", "--raw", str(SAMPLE), "--rounds", "1"],
+                            cwd=root, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("8 files, 1 rounds") for line in lines), result.stdout
+    assert any(line.strip().startswith(". / HEAD: fingerprint") for line in lines), result.stdout
+    uncommitted = subprocess.run(["git", "status", "--porcelain", "flows"], cwd=root, capture_output=True, text=True).stdout
+    if not uncommitted:  # the same stage code on both sides gives the same rows
+        assert "rows: identical in every table" in lines, result.stdout

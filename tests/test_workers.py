@@ -65,3 +65,41 @@ def test_the_workers_stop_before_publishing_and_publishing_and_the_index_each_ge
     assert ("process_planned_shard", 2, None) in pool_calls
     assert pool_calls[-2:] == [("_publish_once", 1, 1), ("build_index", 1, 1)]  # one process per task
     assert (tmp_path / "wh" / "search" / "sentences-1.duckdb").exists()
+
+
+def test_a_fresh_process_is_neither_the_flow_s_nor_a_pool_worker(monkeypatch):
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from flows import build
+
+    assert build._in_fresh_process(os.getpid) == os.getpid()  # no pool: the flow's own process
+    pool = ProcessPoolExecutor(max_workers=2)
+    try:
+        workers = {pool.submit(os.getpid).result() for _ in range(4)}
+        monkeypatch.setattr(build, "_pool", pool)
+        fresh = build._in_fresh_process(os.getpid)
+    finally:
+        pool.shutdown()
+    assert fresh != os.getpid() and fresh not in workers
+
+
+def test_repeat_planning_runs_in_a_fresh_process_not_on_a_shard_worker(tmp_path, monkeypatch):
+    from flows import build
+
+    fresh_calls, pool_calls = [], []
+    real_fresh, real_in_pool = build._in_fresh_process, build._in_pool
+
+    def fresh_noting(function, *args):
+        fresh_calls.append(function.__name__)
+        return real_fresh(function, *args)
+
+    def in_pool_noting(function, *args):
+        pool_calls.append(function.__name__)
+        return real_in_pool(function, *args)
+
+    monkeypatch.setattr(build, "_in_fresh_process", fresh_noting)
+    monkeypatch.setattr(build, "_in_pool", in_pool_noting)
+    corpus("run", str(SAMPLE), "--warehouse", str(tmp_path / "wh"), "--workers", "2", "--shard-size", "2")
+    assert fresh_calls == ["repeat_plan"] and "repeat_plan" not in pool_calls
+    assert "fingerprint_shard" in pool_calls
