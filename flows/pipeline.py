@@ -261,11 +261,14 @@ def write_table(path: Path, table: pa.Table) -> None:
 
 
 def rows_to_table(name: str, rows: list[dict]) -> pa.Table:
-    contract = schemas.table(name)
-    table = contract.to_arrow(rows)
-    if table.num_rows:
-        table = table.sort_by([(key, "ascending") for key in contract.sort_by])
-    return table
+    return sorted_table(name, schemas.table(name).to_arrow(rows))
+
+
+def sorted_table(name: str, table: pa.Table) -> pa.Table:
+    """`table` in its contract's sort order (a shard's rows are staged sorted)."""
+    if not table.num_rows:
+        return table
+    return table.sort_by([(key, "ascending") for key in schemas.table(name).sort_by])
 
 
 @lru_cache(maxsize=8)
@@ -323,21 +326,37 @@ def process_shard(
     shard: int,
 ) -> ShardResult:
     """Process a shard of files and stage its rows; unreadable files become rejects."""
-    rows = DocumentRows()
-    for raw in files:
+    rows, arrow_parts = DocumentRows(), {name: [] for name in DOCUMENT_TABLES}
+    for count, raw in enumerate(files, start=1):
         data = read_raw(raw_dir, raw)
         if isinstance(data, Reject):
             rows.rejects.append(reject_row(data, raw))
             rows.files.append(file_row(raw, format_of(raw.raw_path), 0, 1, {}))
-            continue
-        source_id = raw.meta.source_id
-        rows.extend(process_file(raw, data, sources.get(source_id), repeats.get(source_id, frozenset())))
+        else:
+            source_id = raw.meta.source_id
+            rows.extend(process_file(raw, data, sources.get(source_id), repeats.get(source_id, frozenset())))
+        if count % ARROW_EVERY_FILES == 0:
+            _move_to_arrow(rows, arrow_parts)
+            rows = DocumentRows()
+    _move_to_arrow(rows, arrow_parts)
     counts = {}
     for name in DOCUMENT_TABLES:
-        table = rows_to_table(name, getattr(rows, name))
+        table = sorted_table(name, pa.concat_tables(arrow_parts.pop(name)))
         counts[name] = table.num_rows
         write_table(shard_file(staging, name, shard), table)
     return ShardResult(shard, counts)
+
+
+# A shard's rows are held as Python dicts for at most this many files, then as Arrow tables,
+# which take a fraction of the memory: a worker holding a whole 1,000-file shard (the largest,
+# as at 1 GB) as dicts peaked at 348 MB RSS, against 270 MB for shards of 263 (as at 100 MB).
+# Sorting the concatenated parts gives the table that sorting the dicts of the shard gave.
+ARROW_EVERY_FILES = 100
+
+
+def _move_to_arrow(rows: DocumentRows, parts: dict[str, list[pa.Table]]) -> None:
+    for name in DOCUMENT_TABLES:
+        parts[name].append(schemas.table(name).to_arrow(getattr(rows, name)))
 
 
 # --- shards of files ------------------------------------------------------------------------
