@@ -6,8 +6,9 @@
 Each revision (a git revision, or `.` for the working tree) is exported to a temporary folder
 and run in fresh processes, the two interleaved round after round (A B, then B A, ...), so that
 both meet the same machine: on a shared VM the speed drifts by 2x between days and by 10% between
-minutes, and only a ratio measured in one run means anything. A run fingerprints the files and
-stages their repeated lines (as a run's planning does, in one process), then times
+minutes, and only a ratio measured in one run means anything. A run finds the files and their
+sources as a run does (`ingest.inventory`), fingerprints them and plans their repeated lines
+(`state.repeat_plan`, on an empty warehouse), all in one process, then times
 `pipeline.process_shard` over all of them (after a warm-up shard that loads the models). Reported:
 CPU seconds of the fingerprint pass and of processing, min and median over the rounds, their
 ratio, and a digest of every staged table (without its pipeline_version column) of each
@@ -32,38 +33,29 @@ from benchmarks import make_corpus  # noqa: E402
 # Runs in a fresh interpreter with the revision's folder first on sys.path.
 _CHILD = r'''
 import hashlib, json, sys, tempfile, time
-from collections import defaultdict
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import pyarrow.parquet as pq
-from flows import pipeline
-from flows.ingest import hash_file
-from flows.records import DocMeta, RawFile
+from flows import pipeline, planning, state
+from flows.ingest import inventory
 from flows.rules import rules
+from flows.warehouse import Warehouse
 
 raw_dir, limit = Path(sys.argv[2]), int(sys.argv[3])
-files = []
-for path in sorted(raw_dir.rglob("*")):
-    if path.is_file() and not path.name.startswith("_"):
-        sha, size = hash_file(path)
-        rel = path.relative_to(raw_dir).as_posix()
-        files.append(RawFile(rel, sha, size, DocMeta(rel.split("/")[0])))
-files = files[:limit] if limit else files
+found = inventory(raw_dir)
+files = found.files[:limit] if limit else found.files
+sources = {source.source_id: source for source in found.sources}
 staging = Path(tempfile.mkdtemp(prefix="compare-"))
+(staging / "wh" / "staging").mkdir(parents=True)  # where the capped connection spills
 started = time.process_time()
 pipeline.fingerprint_shard(raw_dir, files, staging, 0)
 fingerprint_seconds = time.process_time() - started
-texts = defaultdict(set)
-fingerprints = pq.read_table(pipeline.shard_file(staging, "fingerprints", 0))
-for row in fingerprints.to_pylist():
-    texts[(row["source_id"], row["line_hash"])].add(row["text_sha256"])
-repeats = defaultdict(set)
-for (source_id, line_hash), distinct in texts.items():
-    if len(distinct) >= rules()["structure"]["cross_document_min_docs"]:
-        repeats[source_id].add(line_hash)
-pipeline.process_shard(raw_dir, files[:2], {}, repeats, staging, 9)  # loads models and caches
+state.repeat_plan(Warehouse(staging / "wh"), [pipeline.shard_file(staging, "fingerprints", 0)], [],
+                  rules()["structure"]["cross_document_min_docs"], staging / "repeats.parquet")
+repeats = planning.load_repeats(staging / "repeats.parquet", {raw.meta.source_id for raw in files})
+pipeline.process_shard(raw_dir, files[:2], sources, repeats, staging, 9)  # loads models and caches
 started = time.process_time()
-pipeline.process_shard(raw_dir, files, {}, repeats, staging, 1)
+pipeline.process_shard(raw_dir, files, sources, repeats, staging, 1)
 process_seconds = time.process_time() - started
 digests = {}
 for name in pipeline.DOCUMENT_TABLES:

@@ -75,7 +75,7 @@ def _in_fresh_process(function, *args):
     (about 320 MB after fingerprinting half the 1 GB corpus). Starting one costs about 0.75 s."""
     if _pool is None:
         return function(*args)
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as fresh:
+    with _spawn_pool(1) as fresh:
         return fresh.submit(function, *args).result()
 
 

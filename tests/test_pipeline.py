@@ -114,20 +114,21 @@ def test_automatic_shard_size_depends_only_on_the_number_of_files():
     assert shard_size_for(176_000, 200) == 200
 
 
-def test_a_shard_staged_in_arrow_parts_equals_one_staged_whole(tmp_path, monkeypatch):
+def test_a_shard_staged_in_arrow_parts_equals_its_rows_sorted_at_once(tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
     from flows import pipeline
-    from flows.ingest import inventory
 
     found = inventory(SAMPLE)
     sources = {s.source_id: s for s in found.sources}
-    staged = {}
+    rows = pipeline.DocumentRows()
+    for raw in found.files:
+        rows.extend(process_file(raw, (SAMPLE / raw.raw_path).read_bytes(), sources[raw.meta.source_id]))
+    whole = {name: pipeline.rows_to_table(name, getattr(rows, name)) for name in pipeline.DOCUMENT_TABLES}
+    assert whole["sentences"].num_rows > 1000
     for every in (1, 3, 10_000):  # a part per file, a few parts, the whole shard in one
         monkeypatch.setattr(pipeline, "ARROW_EVERY_FILES", every)
         staging = tmp_path / str(every)
         pipeline.process_shard(SAMPLE, found.files, sources, {}, staging, 0)
-        staged[every] = {name: pq.read_table(pipeline.shard_file(staging, name, 0)) for name in pipeline.DOCUMENT_TABLES}
-    assert staged[1]["sentences"].num_rows > 1000
-    for name in pipeline.DOCUMENT_TABLES:
-        assert staged[1][name].equals(staged[10_000][name]) and staged[3][name].equals(staged[10_000][name]), name
+        for name in pipeline.DOCUMENT_TABLES:
+            assert pq.read_table(pipeline.shard_file(staging, name, 0)).equals(whole[name]), (every, name)

@@ -80,6 +80,7 @@ def test_changed_chars_counts_the_fewest_changes():
     assert changed_chars("itâ€™s", "it’s") == 3
     assert changed_chars("a  b", "a b") == 1
     assert changed_chars("abc", "") == 3
+    assert changed_chars("baba", "bba") == 1  # one "a" dropped (difflib's matching blocks said 2)
 
 
 def test_changed_chars_of_a_long_mojibake_line():

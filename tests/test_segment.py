@@ -1,11 +1,14 @@
 import re
+import sys
 
 import blingfire
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.records import Block
-from flows.segment import _INNER_BOUNDARY, _PLAIN_END, align, blingfire_text_to_sentences, plain_end, segment, strip_final_run
+from flows.segment import (
+    _INNER_BOUNDARY, _PLAIN_END, WHITE_SPACE, align, blingfire_text_to_sentences, plain_end, segment, strip_final_run,
+)
 from tests.invariants import assert_sentences_cover
 
 
@@ -175,3 +178,7 @@ def test_blingfire_call_survives_a_longer_text_after_a_shorter_one():
 def test_inner_boundary_is_a_point_outside_a_number_or_another_end_mark(text):
     old_form = re.compile(r"(?<!\d)\.|\.(?!\d)|[!?…\n\r\u2028\u2029。！？‼⁇⁈⁉]")
     assert [m.span() for m in _INNER_BOUNDARY.finditer(text)] == [m.span() for m in old_form.finditer(text)]
+
+
+def test_white_space_is_every_character_str_isspace_takes():
+    assert set(WHITE_SPACE) == {c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()}
