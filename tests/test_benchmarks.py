@@ -48,3 +48,13 @@ def test_compare_times_two_revisions_and_checks_their_rows():
     uncommitted = subprocess.run(["git", "status", "--porcelain", "flows"], cwd=root, capture_output=True, text=True).stdout
     if not uncommitted:  # the same stage code on both sides gives the same rows
         assert "rows: identical in every table" in lines, result.stdout
+
+
+def test_the_two_phrase_scans_find_the_same_sentences(sample_warehouse):
+    from benchmarks import bench
+
+    ilike, regexp = (bench.QUERIES[f"sentences containing a phrase, scanned (SQL {how})"]
+                     .replace("interest rates", "Socialism in one country")
+                     for how in ("ILIKE", "regexp_matches, case-insensitive"))
+    found = bench._query(sample_warehouse, regexp)
+    assert len(found) == 7 and found == bench._query(sample_warehouse, ilike)  # 1 case-sensitively
