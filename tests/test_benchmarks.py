@@ -58,3 +58,9 @@ def test_the_two_phrase_scans_find_the_same_sentences(sample_warehouse):
                      for how in ("ILIKE", "regexp_matches, case-insensitive"))
     found = bench._query(sample_warehouse, regexp)
     assert len(found) == 7 and found == bench._query(sample_warehouse, ilike)  # 1 case-sensitively
+
+
+def test_the_reference_workload_runs_the_pinned_libraries():
+    from benchmarks import bench
+
+    assert 0 < bench.reference_seconds(tries=1) < 60
