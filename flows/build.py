@@ -15,7 +15,7 @@ import shutil
 import threading
 import time
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -64,17 +64,20 @@ def new_run_id(now: datetime) -> str:
 # planning: the memory its Parquet and DuckDB work leaves behind in a process stays out of the
 # flow's own. Repeat planning, publishing and the search index build each run in a fresh process.
 _pool: ProcessPoolExecutor | None = None
-# Without a pool (--workers 1) the work runs in the flow's own process, where Prefect runs the
-# submitted tasks in threads: one at a time, else every shard in flight holds its rows at once
-# and they contend for the interpreter (100 MB: 2.57 GB across the process tree, and 4.3x the
-# time of 2 workers rather than about 2x).
-_in_process = threading.RLock()
+# Without a pool (--workers 1) the work runs in the flow's own process, on one thread of its
+# own. Prefect runs submitted tasks in threads: there, the shards in flight each held their rows
+# and contended for the interpreter (100 MB: 2.57 GB across the process tree, 4.3x the time of
+# 2 workers rather than about 2x); one at a time but on Prefect's several threads, the process
+# still grew to 1.71 GB (1.65 GB with MALLOC_ARENA_MAX=1); on one thread, 668 MB.
+_WORK_THREAD = "corpus-work"
+_in_process = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_WORK_THREAD)
 
 
 def _in_pool(function, *args):
     if _pool is None:
-        with _in_process:
+        if threading.current_thread().name.startswith(_WORK_THREAD):  # called from the work itself
             return function(*args)
+        return _in_process.submit(function, *args).result()
     return _pool.submit(function, *args).result()
 
 

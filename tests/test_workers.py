@@ -105,22 +105,24 @@ def test_repeat_planning_runs_in_a_fresh_process_not_on_a_shard_worker(tmp_path,
     assert "fingerprint_shard" in pool_calls
 
 
-def test_without_a_pool_the_shards_run_one_at_a_time(tmp_path, monkeypatch):
+def test_without_a_pool_the_shards_run_one_at_a_time_on_one_thread(tmp_path, monkeypatch):
     # Prefect runs submitted tasks in threads: in the run's own process (--workers 1), shards
-    # running at once would each hold their rows and contend for the interpreter (100 MB:
-    # 2.57 GB across the process tree, 4.3x slower than 2 workers instead of about 2x).
+    # running at once each held their rows and contended for the interpreter (100 MB: 2.57 GB
+    # across the process tree, 4.3x slower than 2 workers), and shards run one at a time but
+    # on Prefect's several threads still left the process at 1.71 GB; on one thread, 668 MB.
     import threading
     import time
 
     from flows import planning
 
-    running, most = set(), []
+    running, most, threads = set(), [], set()
     lock, real = threading.Lock(), planning.process_planned_shard
 
     def noting_overlap(*args):
         with lock:
             running.add(threading.get_ident())
             most.append(len(running))
+            threads.add(threading.get_ident())
         time.sleep(0.2)
         try:
             return real(*args)
@@ -130,4 +132,4 @@ def test_without_a_pool_the_shards_run_one_at_a_time(tmp_path, monkeypatch):
 
     monkeypatch.setattr(planning, "process_planned_shard", noting_overlap)
     corpus("run", str(SAMPLE), "--warehouse", str(tmp_path / "wh"), "--workers", "1", "--shard-size", "2")
-    assert len(most) == 4 and max(most) == 1
+    assert len(most) == 4 and max(most) == 1 and len(threads) == 1
