@@ -276,7 +276,7 @@ def reference_seconds(tries: int = 3) -> float:
     through none of the pipeline's own code. A reading of the machine's speed for this kind of
     work, which no change to the pipeline moves: this shared VM's varies from day to day (the
     same pipeline code built 100 MB in 48-52 s on 2026-11-25 and in 103 s on 2026-12-06), so a
-    build's seconds need it beside them. It took 1.37-1.42 s on 2026-12-06."""
+    build's seconds need it beside them. It took 1.37-1.59 s on 2026-12-06."""
     import blingfire
     import nupunkt
     from syntok import segmenter
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{full['documents_per_cpu_second']} per CPU second), "
           f"peak RSS {full['peak_rss_single_mb']} MB (tree {full['peak_rss_tree_mb']} MB)")
     print(f"machine speed: the reference workload took {report['machine']['reference_seconds_before']} s before "
-          f"and {report['machine']['reference_seconds_after']} s after the runs (1.4 s on 2026-12-06)")
+          f"and {report['machine']['reference_seconds_after']} s after the runs (1.37-1.59 s on 2026-12-06)")
     if "speedup" in report:
         print(f"speed-up 1 -> {cores} workers: {report['speedup']['ratio']}x on {report['speedup']['mb']} MB")
     if "incremental" in report:
