@@ -149,7 +149,7 @@ def main() -> None:
 @click.option("--shard-size", default=0, show_default=True,
               help="Files per shard task (0: automatic, 200-1000 from the number of files).")
 @click.option("--workers", default=0, show_default=True, envvar="CORPUS_WORKERS",
-              help="Worker processes (0: one per core; 1: no pool).")
+              help="Worker processes (0: one per core; 1: the work runs in the run's own process, one shard at a time).")
 @click.option("--dask", "dask_address", default=None, metavar="ADDRESS|local",
               help="Run the shard tasks on the Dask scheduler at ADDRESS (tcp://host:8786), or on a "
                    "LocalCluster of --workers processes with 'local'.")
