@@ -133,3 +133,16 @@ def test_without_a_pool_the_shards_run_one_at_a_time_on_one_thread(tmp_path, mon
     monkeypatch.setattr(planning, "process_planned_shard", noting_overlap)
     corpus("run", str(SAMPLE), "--warehouse", str(tmp_path / "wh"), "--workers", "1", "--shard-size", "2")
     assert len(most) == 4 and max(most) == 1 and len(threads) == 1
+
+
+def test_without_a_pool_work_that_calls_in_pool_itself_runs_on_the_work_thread():
+    # In a process of its own: a deadlock there times out and fails the test; in this one, its
+    # stuck thread would hang pytest's exit.
+    import subprocess
+    import sys
+
+    code = ("import threading; from flows import build; "
+            "print(build._in_pool(build._in_pool, lambda: threading.current_thread().name))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "corpus-work_0"
