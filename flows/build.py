@@ -91,8 +91,9 @@ def _in_fresh_process(function, *args):
         return fresh.submit(function, *args).result()
 
 
-def _spawn_pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+def _spawn_pool(workers: int, max_tasks_per_child: int | None = None) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               max_tasks_per_child=max_tasks_per_child)
 
 
 @contextmanager
@@ -124,7 +125,7 @@ def _release_workers() -> None:
     global _pool
     if _pool is not None:
         _stop_pool()
-        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1)
+        _pool = _spawn_pool(1, max_tasks_per_child=1)
 
 
 @task(name="plan", persist_result=False, cache_policy=NO_CACHE)
