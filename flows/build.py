@@ -403,21 +403,61 @@ def run_build(raw_dir: str, warehouse_dir: str, shard_size: int = 0, workers: in
     return build_flow(raw_dir, warehouse_dir, shard_size, workers, catalog, collection, return_state=True)
 
 
+class SchedulerNotRunning(RuntimeError):
+    """The Prefect server does not schedule runs of the served deployment."""
+
+
 def serve(raw_dir: str, warehouse_dir: str, cron: str | None, interval: float | None, name: str,
-          catalog: str | None = None, collection: str | None = None) -> None:
+          catalog: str | None = None, collection: str | None = None, check_seconds: float = 60.0,
+          on_ready=print) -> None:
     """Register the build flow as a deployment with its schedule and serve it (blocks).
 
+    Before serving, waits up to `check_seconds` for the server's scheduler to create the
+    deployment's first scheduled run, and raises SchedulerNotRunning if it does not: a server
+    without a working scheduler service would otherwise take the schedule and never fire it.
     At most one run of the deployment at a time (a new one is cancelled while one runs), and
     the warehouse lock guards against runs from anywhere else.
     """
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    import asyncio
 
-    build_flow.serve(
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.runner import Runner
+
+    runner = Runner(name=name)
+    deployment_id = runner.add_flow(
+        build_flow,
         name=name,
         cron=cron,
         interval=interval,
         parameters={"raw_dir": str(Path(raw_dir).resolve()), "warehouse_dir": str(Path(warehouse_dir).resolve()),
                     "catalog": catalog, "collection": collection},
-        global_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
         description="Process what is new or changed in the raw folder into one warehouse snapshot.",
     )
+    first = _first_scheduled_run(deployment_id, check_seconds)
+    if first is None:
+        raise SchedulerNotRunning(
+            f"the Prefect server at {os.environ.get('PREFECT_API_URL')} scheduled no run of deployment "
+            f"{build_flow.name}/{name} within {check_seconds:.0f} s: its scheduler service is not running "
+            "or is failing (see the server's log)")
+    on_ready(f"serving {build_flow.name}/{name}: next run scheduled for {first:%Y-%m-%d %H:%M:%S %Z}")
+    asyncio.run(runner.start())
+
+
+def _first_scheduled_run(deployment_id, seconds: float) -> datetime | None:
+    """The earliest start time of a run the server's scheduler created for the deployment
+    (creating or updating a deployment deletes its earlier scheduled runs), or None if none
+    appears within `seconds`."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    only_this = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+    deadline = time.monotonic() + seconds
+    with get_client(sync_client=True) as client:
+        while True:
+            scheduled = [r for r in client.read_flow_runs(deployment_filter=only_this, limit=20) if r.auto_scheduled]
+            if scheduled:
+                return min(r.expected_start_time for r in scheduled)
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.5)

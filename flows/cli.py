@@ -213,23 +213,39 @@ def run(raw_dir: Path, wh: warehouse.Warehouse, shard_size: int, workers: int, d
 @click.option("--cron", default=None, help='Cron schedule, e.g. "0 3 * * *" (03:00 every day).')
 @click.option("--interval", type=float, default=None, help="Or: run every SECONDS.")
 @click.option("--name", default="scheduled", show_default=True, help="Deployment name.")
+@click.option("--scheduler-timeout", type=float, default=60.0, show_default=True, metavar="SECONDS",
+              help="How long to wait for the server's scheduler to schedule the first run.")
 @collection_option
 def serve(raw_dir: Path, wh: warehouse.Warehouse, cron: str | None, interval: float | None, name: str,
-          collection: str | None) -> None:
+          scheduler_timeout: float, collection: str | None) -> None:
     """Serve the build flow as a Prefect deployment on a schedule (runs until stopped).
 
     Point PREFECT_API_URL at a Prefect server first (see README, Scheduled runs); runs then
-    appear in its UI. At most one run at a time; overlapping ones are cancelled.
+    appear in its UI. Without it, a temporary server lives as long as this command. Exits with
+    an error if the server's scheduler does not schedule the first run within
+    --scheduler-timeout seconds. At most one run at a time; overlapping ones are cancelled.
     """
     if (cron is None) == (interval is None):
         fail("give exactly one of --cron or --interval")
-    if not os.environ.get("PREFECT_API_URL"):
+    _prefect_environment()
+    api_url = os.environ.get("PREFECT_API_URL")
+    if api_url and not prefect_server.answers(api_url):
+        fail(f"no Prefect server answers at {api_url} (PREFECT_API_URL): start one with "
+             "`prefect server start`, or unset PREFECT_API_URL to serve against a temporary server")
+    if not api_url:
         click.echo("corpus: warning: PREFECT_API_URL is not set: serving against a temporary "
                    "server that lives only as long as this command", err=True)
-    _prefect_environment()
-    from .build import serve as serve_deployment
+        server = prefect_server.TemporaryServer(scheduler=True)
+        server.start()
+    from .build import SchedulerNotRunning, serve as serve_deployment
 
-    serve_deployment(str(raw_dir), str(wh.root), cron, interval, name, wh.catalog_url, collection)
+    try:
+        if not api_url:
+            server.wait_ready(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+        serve_deployment(str(raw_dir), str(wh.root), cron, interval, name, wh.catalog_url, collection,
+                         check_seconds=scheduler_timeout, on_ready=click.echo)
+    except (SchedulerNotRunning, prefect_server.ServerError) as exc:
+        fail(str(exc))
 
 
 @main.command()

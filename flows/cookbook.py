@@ -1,4 +1,4 @@
-"""The cookbook: docs/queries.sql run against a warehouse and shown with its output.
+"""The cookbook: queries.sql (package data) run against a warehouse and shown with its output.
 
 Takes the queries file (each query after a `-- name: Title` line, its other comment lines as
 its explanation) and a warehouse; gives the Markdown of README.md's cookbook section.
@@ -14,7 +14,7 @@ from pathlib import Path
 from .warehouse import Warehouse, query
 
 ROOT = Path(__file__).resolve().parent.parent
-QUERIES = ROOT / "docs" / "queries.sql"
+QUERIES = Path(__file__).with_name("queries.sql")
 BEGIN, END = "<!-- cookbook:begin -->", "<!-- cookbook:end -->"
 
 

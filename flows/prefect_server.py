@@ -51,7 +51,10 @@ def answers(api_url: str) -> bool:
 class TemporaryServer:
     """Prefect's API server in a child process on a free local port, for this process's run."""
 
-    def __init__(self) -> None:
+    def __init__(self, scheduler: bool = False) -> None:
+        # An ephemeral server (as Prefect's own temporary one) runs no scheduler: enough for a
+        # run, not for `corpus serve`, whose schedule the server's scheduler must fire.
+        self.scheduler = scheduler
         self.process: subprocess.Popen | None = None
         self.port = 0
         # The server's own output (tracebacks included) goes here, named in an error, else deleted.
@@ -70,7 +73,9 @@ class TemporaryServer:
             listener.listen(128)
             self.port = listener.getsockname()[1]
             # As Prefect's own temporary server: no UI, the services an ephemeral server runs.
-            env = dict(os.environ, PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
+            env = dict(os.environ, PREFECT_UI_ENABLED="0", PREFECT__SERVER_FINAL="1")
+            if not self.scheduler:
+                env["PREFECT__SERVER_EPHEMERAL"] = "1"
             log = tempfile.NamedTemporaryFile(prefix="corpus-prefect-server-", suffix=".log", delete=False)
             self.log = Path(log.name)
             self.process = subprocess.Popen(

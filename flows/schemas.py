@@ -10,11 +10,12 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 
 import pyarrow as pa
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+# schemas/ at the repository's top, installed as the package data `flows.contracts` (pyproject.toml).
+SCHEMA_DIR = files("flows.contracts")
 
 # One small type vocabulary for the contract, mapped to both engines.
 _ARROW_TYPES = {
@@ -101,7 +102,7 @@ class TableSchema:
                 raise SchemaError(f"{self.name}.{col.name}: NULL in a non-nullable column")
 
 
-def _load_table(path: Path) -> TableSchema:
+def _load_table(path) -> TableSchema:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     columns = []
     for c in data["columns"]:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -37,67 +38,103 @@ def stop(process: subprocess.Popen) -> None:
 
 @pytest.fixture
 def prefect_server(tmp_path):
+    """A real `prefect server start` on a free loopback port, as a user starts one; yields the
+    environment that points at it and the path of its log."""
     port = free_port()
     env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     env.pop("PREFECT_API_URL", None)
-    server = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                                  env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     api = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + 90
         while not answers(api):
             if time.monotonic() > deadline or server.poll() is not None:
-                pytest.fail("prefect server did not start")
+                pytest.fail(f"prefect server did not start: {log.read_text(errors='replace')[-2000:]}")
             time.sleep(0.5)
-        yield dict(env, PREFECT_API_URL=api)
+        yield dict(env, PREFECT_API_URL=api), log
     finally:
         stop(server)  # by its pid (process group), as started
 
 
-TRIGGER = """
-import json, sys
-from prefect.deployments import run_deployment
-from prefect.client.orchestration import get_client
-flow_run = run_deployment("corpus-build/{name}", timeout=240)
-with get_client(sync_client=True) as client:
-    artifacts = client.read_artifacts()
-reports = [a.data for a in artifacts if a.key == "corpus-run-report" and a.flow_run_id == flow_run.id]
-print(json.dumps({{"type": flow_run.state.type.value, "name": flow_run.state.name, "reports": reports}}))
-"""
+def api_call(env: dict, method: str, path: str, body: dict | None = None):
+    request = urllib.request.Request(env["PREFECT_API_URL"] + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
 
 
-def test_served_deployment_processes_a_new_file(prefect_server, tmp_path):
+def deployment_runs(env: dict, name: str) -> list[dict]:
+    deployment = api_call(env, "GET", f"/deployments/name/corpus-build/{name}")
+    return api_call(env, "POST", "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment["id"]]}}})
+
+
+def test_the_servers_scheduler_fires_the_schedule_and_picks_up_a_dropped_file(prefect_server, tmp_path):
+    env, server_log = prefect_server
     raw, wh = tmp_path / "raw", tmp_path / "wh"
     raw.mkdir()
     (raw / "first.txt").write_text("The first document was here before the schedule started.")
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve", str(raw), "--warehouse", str(wh),
-         "--interval", "86400", "--name", "nightly"],
-        env=prefect_server, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    serve_log = tmp_path / "serve.log"
+    with serve_log.open("wb") as out:
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "serve", str(raw), "--warehouse", str(wh),
+             "--interval", "5", "--name", "every-five"],
+            env=dict(env, PREFECT_RUNNER_POLL_FREQUENCY="1"), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
     try:
-        deadline = time.monotonic() + 90
-        while subprocess.run([PREFECT, "deployment", "inspect", "corpus-build/nightly"], env=prefect_server,
-                             capture_output=True).returncode != 0:
-            assert runner.poll() is None, "corpus serve exited"
-            assert time.monotonic() < deadline, "deployment never registered"
-            time.sleep(1)
+        deadline = time.monotonic() + 120
+        while "serving corpus-build/every-five: next run scheduled" not in serve_log.read_text(errors="replace"):
+            assert runner.poll() is None, f"corpus serve exited: {serve_log.read_text(errors='replace')[-2000:]}"
+            assert time.monotonic() < deadline, "corpus serve never reported the scheduler ready"
+            time.sleep(0.5)
         (raw / "dropped.txt").write_text("A scrape lands in the raw folder overnight. The schedule picks it up.")
         (raw / "empty.txt").write_bytes(b"")
-        # Trigger the deployment as its scheduler would, and wait for the flow run to finish.
-        result = subprocess.run([sys.executable, "-c", TRIGGER.format(name="nightly")], env=prefect_server,
-                                capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr[-2000:]
-        outcome = json.loads(result.stdout.strip().splitlines()[-1])
+        # Nobody triggers anything: wait for the server's scheduler and the runner to get to it.
+        deadline = time.monotonic() + 240
+        while not [r for r in deployment_runs(env, "every-five") if r["state_name"] == "Completed with rejects"]:
+            assert runner.poll() is None, f"corpus serve exited: {serve_log.read_text(errors='replace')[-2000:]}"
+            assert time.monotonic() < deadline, f"no scheduled run picked up the file: {serve_log.read_text()[-3000:]}"
+            time.sleep(1)
+        runs = deployment_runs(env, "every-five")
     finally:
         stop(runner)
-    assert (outcome["type"], outcome["name"]) == ("COMPLETED", "Completed with rejects")
-    (report,) = outcome["reports"]
-    assert "| empty.txt | empty | empty.txt: file is empty (0 bytes) |" in report
+    picked_up = [r for r in runs if r["state_name"] == "Completed with rejects"]
+    assert len(picked_up) == 1 and picked_up[0]["auto_scheduled"] is True
+    assert all(r["auto_scheduled"] for r in runs)  # every run of the deployment came from the scheduler
     sentences = corpus("sql", "--warehouse", str(wh), "--format", "csv",
                        "SELECT text FROM sentences JOIN documents USING (version_id) "
                        "WHERE raw_path = 'dropped.txt' ORDER BY char_start")
     assert sentences == "text\nA scrape lands in the raw folder overnight.\nThe schedule picks it up.\n"
+    rejects = corpus("sql", "--warehouse", str(wh), "--format", "csv", "SELECT raw_path, error_kind FROM rejects")
+    assert rejects == "raw_path,error_kind\nempty.txt,empty\n"
+    assert "Traceback" not in server_log.read_text(errors="replace")
+
+
+def test_serve_says_so_when_the_server_schedules_nothing(tmp_path):
+    """The suite's own server is an ephemeral one, which runs no scheduler service."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "serve", str(raw), "--warehouse", str(tmp_path / "wh"),
+         "--interval", "5", "--name", "never", "--scheduler-timeout", "8"],
+        capture_output=True, text=True, timeout=180)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"corpus: error: the Prefect server at {os.environ['PREFECT_API_URL']} scheduled no run "
+                           "of deployment corpus-build/never within 8 s: its scheduler service is not running")
+
+
+def test_serve_says_so_when_no_server_answers(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}/api"
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "serve", str(tmp_path), "--warehouse", str(tmp_path / "wh"),
+         "--interval", "5"], capture_output=True, text=True, timeout=60, env=dict(os.environ, PREFECT_API_URL=url))
+    assert (result.returncode, result.stderr) == (
+        1, f"corpus: error: no Prefect server answers at {url} (PREFECT_API_URL): start one with "
+           "`prefect server start`, or unset PREFECT_API_URL to serve against a temporary server\n")
 
 
 def test_two_runs_at_once_never_interleave(tmp_path):
