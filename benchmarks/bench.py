@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import make_corpus  # noqa: E402
 
-CORPUS = [sys.executable, "-m", "flows.cli"]
+CORPUS = [sys.executable, "-m", "flows"]
 QUERIES = {
     "sentences per source and language":
         "SELECT source_id, lang, count(*) AS n FROM sentences GROUP BY ALL ORDER BY n DESC",
@@ -210,13 +210,15 @@ def change_one_percent(raw: Path, seed: int) -> int:
 
 
 def _phrase_sentences(wh: Path) -> list:
-    from flows import search, warehouse
+    from flows.warehouse import search
+    from flows import warehouse
 
     return search.phrase_sentences(warehouse.Warehouse(wh), "interest rates")
 
 
 def _concordance(wh: Path) -> list:
-    from flows import search, warehouse
+    from flows.warehouse import search
+    from flows import warehouse
 
     return search.kwic(warehouse.Warehouse(wh), "interest rates", width=60)
 
@@ -281,7 +283,7 @@ def reference_seconds(tries: int = 3) -> float:
     import nupunkt
     from syntok import segmenter
 
-    from flows import language
+    from flows.stages import language
 
     paragraphs = [line for path in sorted((ROOT / "raw" / "sample").glob("*.txt"))
                   for line in path.read_text(encoding="utf-8").splitlines() if len(line) >= 40]

@@ -9,7 +9,7 @@ both meet the same machine: on a shared VM the speed drifts by 2x between days a
 minutes, and only a ratio measured in one run means anything. A run finds the files and their
 sources as a run does (`ingest.inventory`), fingerprints them and plans their repeated lines
 (`state.repeat_plan`, on an empty warehouse), all in one process, then times
-`pipeline.process_shard` over all of them (after a warm-up shard that loads the models). Reported:
+`shards.process_shard` over all of them (after a warm-up shard that loads the models). Reported:
 CPU seconds of the fingerprint pass and of processing, min and median over the rounds, their
 ratio, and a digest of every staged table (without its pipeline_version column) of each
 revision, so a change meant to be a pure speed-up shows that it changed no row.
@@ -36,10 +36,16 @@ import hashlib, json, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import pyarrow.parquet as pq
-from flows import pipeline, planning, state
-from flows.ingest import inventory
-from flows.rules import rules
-from flows.warehouse import Warehouse
+try:
+    from flows.run import planning, shards
+    from flows.stages.ingest import inventory
+    from flows.stages.rules import rules
+    from flows.warehouse import Warehouse, state
+except ImportError:  # a revision from before the layered packages (flows/*.py)
+    from flows import pipeline as shards, planning, state
+    from flows.ingest import inventory
+    from flows.rules import rules
+    from flows.warehouse import Warehouse
 
 raw_dir, limit = Path(sys.argv[2]), int(sys.argv[3])
 found = inventory(raw_dir)
@@ -48,18 +54,18 @@ sources = {source.source_id: source for source in found.sources}
 staging = Path(tempfile.mkdtemp(prefix="compare-"))
 (staging / "wh" / "staging").mkdir(parents=True)  # where the capped connection spills
 started = time.process_time()
-pipeline.fingerprint_shard(raw_dir, files, staging, 0)
+shards.fingerprint_shard(raw_dir, files, staging, 0)
 fingerprint_seconds = time.process_time() - started
-state.repeat_plan(Warehouse(staging / "wh"), [pipeline.shard_file(staging, "fingerprints", 0)], [],
+state.repeat_plan(Warehouse(staging / "wh"), [shards.shard_file(staging, "fingerprints", 0)], [],
                   rules()["structure"]["cross_document_min_docs"], staging / "repeats.parquet")
 repeats = planning.load_repeats(staging / "repeats.parquet", {raw.meta.source_id for raw in files})
-pipeline.process_shard(raw_dir, files[:2], sources, repeats, staging, 9)  # loads models and caches
+shards.process_shard(raw_dir, files[:2], sources, repeats, staging, 9)  # loads models and caches
 started = time.process_time()
-pipeline.process_shard(raw_dir, files, sources, repeats, staging, 1)
+shards.process_shard(raw_dir, files, sources, repeats, staging, 1)
 process_seconds = time.process_time() - started
 digests = {}
-for name in pipeline.DOCUMENT_TABLES:
-    table = pq.read_table(pipeline.shard_file(staging, name, 1))
+for name in shards.DOCUMENT_TABLES:
+    table = pq.read_table(shards.shard_file(staging, name, 1))
     table = table.drop_columns([c for c in ("pipeline_version",) if c in table.column_names])
     digests[name] = f"{table.num_rows} rows " + hashlib.sha256(repr(table.to_pylist()).encode()).hexdigest()[:16]
 print(json.dumps({"files": len(files), "fingerprint": fingerprint_seconds, "process": process_seconds,

@@ -15,8 +15,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from flows.decode import decode
-from flows.records import Reject
+from flows.stages.decode import decode
+from flows.stages.records import Reject
 
 ALIASES = {"ascii": "utf-8"}  # ASCII files are valid UTF-8 and decode identically
 

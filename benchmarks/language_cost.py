@@ -15,11 +15,12 @@ from pathlib import Path
 
 from contextlib import nullcontext
 
-from flows import fastpaths, language
-from flows.clean import clean
-from flows.decode import decode
-from flows.records import Reject
-from flows.segment import segment
+from flows.stages import fastpaths
+from flows.stages import language
+from flows.stages.clean import clean
+from flows.stages.decode import decode
+from flows.stages.records import Reject
+from flows.stages.segment import segment
 
 
 def main(text_dir: Path) -> None:

@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flows import language  # noqa: E402
-from flows.clean import clean  # noqa: E402
+from flows.stages import language  # noqa: E402
+from flows.stages.clean import clean  # noqa: E402
 
 LANGUAGE_OF = {
     "croatian": "hr", "czech": "cs", "hungarian": "hu", "polish": "pl", "slovak": "sk", "slovene": "sl",

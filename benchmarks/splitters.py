@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from flows import segment
-from flows.decode import decode
-from flows.records import Reject
+from flows.stages import segment
+from flows.stages.decode import decode
+from flows.stages.records import Reject
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT / "tests" / "fixtures" / "gold_sentences.jsonl"

@@ -50,6 +50,7 @@ class Column:
     type: str
     nullable: bool
     description: str
+    values: tuple[str, ...] = ()  # the only values a string column may hold, when the contract lists them
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,10 @@ class TableSchema:
                 raise SchemaError(f"{self.name}.{col.name}: type {actual} != {col.type}")
             if not col.nullable and table.column(col.name).null_count:
                 raise SchemaError(f"{self.name}.{col.name}: NULL in a non-nullable column")
+            if col.values:
+                unknown = set(table.column(col.name).drop_null().to_pylist()) - set(col.values)
+                if unknown:
+                    raise SchemaError(f"{self.name}.{col.name}: values not in the contract: {sorted(unknown)}")
 
 
 def _load_table(path) -> TableSchema:
@@ -108,7 +113,7 @@ def _load_table(path) -> TableSchema:
     for c in data["columns"]:
         if c["type"] not in _ARROW_TYPES:
             raise SchemaError(f"{path.name}: unknown type {c['type']!r} for column {c['name']}")
-        columns.append(Column(c["name"], c["type"], bool(c["nullable"]), c["description"]))
+        columns.append(Column(c["name"], c["type"], bool(c["nullable"]), c["description"], tuple(c.get("values", ()))))
     return TableSchema(data["table"], data["description"], tuple(columns), tuple(data["sort_by"]))
 
 
@@ -139,7 +144,8 @@ def markdown_reference() -> str:
         lines += [f"### `{contract.name}`", "", contract.description, "",
                   "| column | type | null | description |", "| --- | --- | --- | --- |"]
         for c in contract.columns:
-            lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.description} |")
+            values = f" One of: {', '.join(f'`{v}`' for v in c.values)}." if c.values else ""
+            lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.description}{values} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flows.clean import split_lines
-from flows.repair import normalise_line
-from flows.records import Cleaned, Span
+from flows.stages.clean import split_lines
+from flows.stages.repair import normalise_line
+from flows.stages.records import Cleaned, Span
 
 
 def assert_lines_accounted(raw_text: str, cleaned: Cleaned) -> None:
@@ -49,7 +49,8 @@ def assert_document_rows(rows) -> None:
     (pyarrow refuses lone surrogates, so this also checks the text is valid Unicode)."""
     from types import SimpleNamespace
 
-    from flows.pipeline import DOCUMENT_TABLES, rows_to_table
+    from flows.stages.document import DOCUMENT_TABLES
+    from flows.run.shards import rows_to_table
 
     (file_row,) = rows.files
     assert (file_row["n_documents"], file_row["n_rejects"]) == (len(rows.documents), len(rows.rejects))

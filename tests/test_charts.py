@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 
-from flows import charts
+from flows.release import charts
 from flows.warehouse import Warehouse
 from tests.conftest import ROOT, corpus
 
@@ -20,7 +20,7 @@ def test_every_chart_is_an_svg_with_its_title(sample_warehouse):
 
 
 def test_charts_are_byte_identical_across_processes(sample_warehouse):
-    draw = ("import sys; from pathlib import Path; from flows import charts; from flows.warehouse import Warehouse; "
+    draw = ("import sys; from pathlib import Path; from flows.release import charts; from flows.warehouse import Warehouse; "
             "con = Warehouse(Path(sys.argv[1])).connect(); sys.stdout.write(charts.charts(con)['sources'])")
     outputs = {subprocess.run([sys.executable, "-c", draw, str(sample_warehouse)], capture_output=True, text=True,
                               cwd=ROOT, env={"PYTHONHASHSEED": seed, "PATH": ""}).stdout for seed in ("1", "2")}

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.clean import clean, line_hash, line_hashes, line_key, normalised_line_hash, parse_date, split_lines
-from flows.repair import normalise, normalise_line
-from flows.decode import decode
-from flows.ingest import read_sidecar
-from flows.segment import segment
+from flows.stages.clean import clean, line_hash, line_hashes, line_key, normalised_line_hash, parse_date, split_lines
+from flows.stages.repair import normalise, normalise_line
+from flows.stages.decode import decode
+from flows.stages.ingest import read_sidecar
+from flows.stages.segment import segment
 from tests.conftest import FIXTURES, SAMPLE
 from tests.invariants import assert_lines_accounted, assert_sentences_cover
 

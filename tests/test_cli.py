@@ -2,7 +2,7 @@ import json
 
 from click.testing import CliRunner
 
-from flows.cli import main, render_table
+from flows.interface.cli import main, render_table
 
 
 def split(args, stdin):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from flows import cookbook
+from flows.interface import cookbook
 from flows.warehouse import Warehouse, query
 from tests.conftest import ROOT
 

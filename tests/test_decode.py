@@ -4,8 +4,8 @@ import codecs
 
 import pytest
 
-from flows.decode import decode
-from flows.records import Reject
+from flows.stages.decode import decode
+from flows.stages.records import Reject
 
 
 def test_utf8_decodes_as_is():

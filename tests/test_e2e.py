@@ -177,7 +177,7 @@ def test_sql_count_answers_from_the_warehouse(built):
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ)
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "flows", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

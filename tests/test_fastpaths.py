@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks import make_corpus
-from flows import fastpaths
-from flows.ingest import inventory
-from flows.pipeline import DOCUMENT_TABLES, process_file
-from flows.repair import _FTFY_CONFIG, _TOKEN, _glue_settings, _long_token, fix_encoding, ftfy_can_change, split_glued_words
-from flows.segment import blingfire_split, nupunkt_split, one_sentence, split_sentences, syntok_split
+from flows.stages import fastpaths
+from flows.stages.ingest import inventory
+from flows.stages.document import DOCUMENT_TABLES, process_file
+from flows.stages.repair import _FTFY_CONFIG, _TOKEN, _glue_settings, _long_token, fix_encoding, ftfy_can_change, split_glued_words
+from flows.stages.segment import blingfire_split, nupunkt_split, one_sentence, split_sentences, syntok_split
 from tests.conftest import FIXTURES, SAMPLE
 
 

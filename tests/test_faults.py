@@ -27,7 +27,7 @@ def snapshot_of(wh: Path) -> dict:
 def killed_run(raw: Path, wh: Path, point: str) -> int:
     env = dict(os.environ, CORPUS_FAULT=point)
     process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", str(raw), "--warehouse", str(wh), "--shard-size", "2"],
+        [sys.executable, "-m", "flows", "run", str(raw), "--warehouse", str(wh), "--shard-size", "2"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     code = process.wait(timeout=300)
@@ -80,7 +80,7 @@ def test_a_second_run_on_a_busy_warehouse_exits_with_a_clear_message(tmp_path):
     (raw / "a.txt").write_text("Some text.")
     wh = Warehouse(tmp_path / "wh")
     with wh.run_lock():
-        result = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(raw), "--warehouse", str(wh.root)],
+        result = subprocess.run([sys.executable, "-m", "flows", "run", str(raw), "--warehouse", str(wh.root)],
                                 capture_output=True, text=True, timeout=120, start_new_session=True)
     assert result.returncode == 1
     assert "corpus: error: warehouse" in result.stderr and "is busy: a run is in progress" in result.stderr

@@ -13,8 +13,8 @@ import sys
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from flows.formats import format_of, gunzip, html_markup, read_file
-from flows.records import PageMeta
+from flows.stages.formats import format_of, gunzip, html_markup, read_file
+from flows.stages.records import PageMeta
 from tests.conftest import ROOT, SAMPLE
 from tests.make_web_sample import OUT as SAMPLE_WARC
 from tests.make_web_sample import warc_bytes
@@ -127,7 +127,7 @@ def test_html_without_a_body_is_a_reject():
 
 
 def test_html_extraction_is_the_same_in_processes_with_different_hash_seeds():
-    script = ("import sys, json; from flows.formats import read_file; "
+    script = ("import sys, json; from flows.stages.formats import read_file; "
               "r = read_file('p.html', open(sys.argv[1], 'rb').read()); "
               "print(json.dumps([(d.text, d.meta.__dict__) for d in r.documents]))")
     outputs = {
@@ -161,11 +161,11 @@ def test_jsonl_one_document_per_line_with_its_metadata():
 
 
 def test_jsonl_nested_field_names(monkeypatch):
-    from flows import rules as rules_module
+    from flows.stages import rules as rules_module
 
     spec = dict(rules_module.rules()["formats"]["jsonl"], url=["meta.url"])
     formats = dict(rules_module.rules()["formats"], jsonl=spec)
-    monkeypatch.setattr("flows.formats.rules", lambda: {**rules_module.rules(), "formats": formats})
+    monkeypatch.setattr("flows.stages.formats.rules", lambda: {**rules_module.rules(), "formats": formats})
     (doc,) = read_file("f.jsonl", jsonl({"text": "Words.", "meta": {"url": "https://e.org/n"}})).documents
     assert doc.meta.url == "https://e.org/n"
 

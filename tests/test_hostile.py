@@ -21,9 +21,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from flows.ingest import inventory
-from flows.pipeline import process_file, read_raw
-from flows.records import DocMeta, RawFile, sha256_hex
+from flows.stages.ingest import inventory
+from flows.stages.document import process_file
+from flows.run.shards import read_raw
+from flows.stages.records import DocMeta, RawFile, sha256_hex
 from tests.conftest import SAMPLE, corpus
 from tests.invariants import assert_sentences_cover
 
@@ -244,7 +245,7 @@ def test_a_malformed_sidecar_is_one_reject_and_the_files_still_load(tmp_path):
 def test_an_unreadable_file_or_folder_is_a_reject_and_the_others_load(tmp_path, monkeypatch, locked, denied_call,
                                                                         message):
     # chmod 000 does not stop root (CI runs as root), so the permission error is injected.
-    from flows import ingest
+    from flows.stages import ingest
 
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -280,7 +281,7 @@ def test_an_unreadable_file_or_folder_is_a_reject_and_the_others_load(tmp_path, 
 def test_version_and_path_arguments_are_validated(tmp_path, args, message):
     from click.testing import CliRunner
 
-    from flows.cli import main
+    from flows.interface.cli import main
 
     wh = tmp_path / "wh"
     corpus("run", str(SAMPLE), "--warehouse", str(wh))
@@ -299,7 +300,7 @@ def test_an_existing_release_is_never_overwritten(tmp_path):
     manifest = (wh / "releases" / "1.0.0" / "manifest.json").read_bytes()
     from click.testing import CliRunner
 
-    from flows.cli import main
+    from flows.interface.cli import main
 
     result = CliRunner().invoke(main, ["release", "1.0.0", "--warehouse", str(wh)])
     assert result.exit_code == 1 and "already exists" in result.output
@@ -310,7 +311,7 @@ def test_an_existing_release_is_never_overwritten(tmp_path):
 
 
 def _run_cli(raw: Path, wh: Path, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", "run", str(raw), "--warehouse", str(wh), "--workers", "1"],
+    return subprocess.run([sys.executable, "-m", "flows", "run", str(raw), "--warehouse", str(wh), "--workers", "1"],
                           capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
 
 

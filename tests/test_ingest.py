@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from flows.ingest import RawDirError, SIDECAR_NAME, discover, inventory, read_sidecar
-from flows.records import sha256_hex
+from flows.stages.ingest import RawDirError, SIDECAR_NAME, discover, inventory, read_sidecar
+from flows.stages.records import sha256_hex
 
 
 def test_discover_skips_hidden_files_and_the_sidecar(tmp_path):
@@ -62,7 +62,7 @@ def test_malformed_sidecar_is_a_reject_and_files_still_load(tmp_path):
 
 
 def test_known_hashes_spare_rereading_unchanged_files_only(tmp_path, monkeypatch):
-    from flows import ingest
+    from flows.stages import ingest
 
     (tmp_path / "a.txt").write_text("alpha")
     (tmp_path / "b.txt").write_text("beta")

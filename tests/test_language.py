@@ -2,12 +2,13 @@ from contextlib import nullcontext
 
 import pytest
 
-from flows import fastpaths, language
-from flows.clean import clean
-from flows.decode import decode
-from flows.language import NO_LANGUAGE, detect, inherit_or_detect
-from flows.records import Lang
-from flows.segment import segment
+from flows.stages import fastpaths
+from flows.stages import language
+from flows.stages.clean import clean
+from flows.stages.decode import decode
+from flows.stages.language import NO_LANGUAGE, detect, inherit_or_detect
+from flows.stages.records import Lang
+from flows.stages.segment import segment
 from tests.conftest import SAMPLE
 
 PARAGRAPHS = {
@@ -125,7 +126,7 @@ def test_line_breaks_do_not_reach_the_model():
 
 
 def test_only_the_first_max_chars_are_read(monkeypatch):
-    from flows import rules as rules_module
+    from flows.stages import rules as rules_module
 
     text = PARAGRAPHS["fr"] * 3 + PARAGRAPHS["en"] * 20
     assert detect(text).code == "en"

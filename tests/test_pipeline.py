@@ -1,8 +1,10 @@
 from pathlib import Path
 
-from flows.ingest import inventory
-from flows.pipeline import identity_url, pipeline_version, process_file, process_shard
-from flows.records import DocMeta, RawFile, sha256_hex, stable_id, version_id
+from flows.stages.ingest import inventory
+from flows.stages.document import identity_url, process_file
+from flows.stages.version import pipeline_version
+from flows.run.shards import process_shard
+from flows.stages.records import DocMeta, RawFile, sha256_hex, stable_id, version_id
 from tests.conftest import SAMPLE
 
 
@@ -87,8 +89,8 @@ def test_process_shard_turns_a_vanished_file_into_a_reject(tmp_path: Path):
 
 
 def test_a_file_over_the_size_limit_is_rejected_without_being_read(tmp_path: Path):
-    from flows.ingest import hash_file
-    from flows.rules import rules
+    from flows.stages.ingest import hash_file
+    from flows.stages.rules import rules
 
     raw_dir = tmp_path / "raw"
     raw_dir.mkdir()
@@ -108,7 +110,7 @@ def test_a_file_over_the_size_limit_is_rejected_without_being_read(tmp_path: Pat
 
 
 def test_automatic_shard_size_depends_only_on_the_number_of_files():
-    from flows.pipeline import shard_size_for
+    from flows.run.shards import shard_size_for
 
     assert [shard_size_for(n) for n in (5, 2226, 17_610, 176_000, 10_000_000)] == [200, 200, 276, 1000, 1000]
     assert shard_size_for(176_000, 200) == 200
@@ -117,18 +119,18 @@ def test_automatic_shard_size_depends_only_on_the_number_of_files():
 def test_a_shard_staged_in_arrow_parts_equals_its_rows_sorted_at_once(tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
-    from flows import pipeline
+    from flows.run import shards
 
     found = inventory(SAMPLE)
     sources = {s.source_id: s for s in found.sources}
-    rows = pipeline.DocumentRows()
+    rows = shards.DocumentRows()
     for raw in found.files:
         rows.extend(process_file(raw, (SAMPLE / raw.raw_path).read_bytes(), sources[raw.meta.source_id]))
-    whole = {name: pipeline.rows_to_table(name, getattr(rows, name)) for name in pipeline.DOCUMENT_TABLES}
+    whole = {name: shards.rows_to_table(name, getattr(rows, name)) for name in shards.DOCUMENT_TABLES}
     assert whole["sentences"].num_rows > 1000
     for every in (1, 3, 10_000):  # a part per file, a few parts, the whole shard in one
-        monkeypatch.setattr(pipeline, "ARROW_EVERY_FILES", every)
+        monkeypatch.setattr(shards, "ARROW_EVERY_FILES", every)
         staging = tmp_path / str(every)
-        pipeline.process_shard(SAMPLE, found.files, sources, {}, staging, 0)
-        for name in pipeline.DOCUMENT_TABLES:
-            assert pq.read_table(pipeline.shard_file(staging, name, 0)).equals(whole[name]), (every, name)
+        shards.process_shard(SAMPLE, found.files, sources, {}, staging, 0)
+        for name in shards.DOCUMENT_TABLES:
+            assert pq.read_table(shards.shard_file(staging, name, 0)).equals(whole[name]), (every, name)

@@ -3,9 +3,11 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from flows import ingest, planning
-from flows.pipeline import FILE_COLUMNS, FileRange, file_list_row, pipeline_version
-from flows.records import DocMeta, RawFile, sha256_hex
+from flows.stages import ingest
+from flows.run import planning
+from flows.run.shards import FILE_COLUMNS, FileRange, file_list_row
+from flows.stages.version import pipeline_version
+from flows.stages.records import DocMeta, RawFile, sha256_hex
 from flows.warehouse import Warehouse, quote
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import prefect_server
+from flows.run import prefect_server
 from tests.conftest import ROOT, SAMPLE
 
 # A catalog the server cannot create: its start-up fails and it exits.
@@ -71,7 +71,7 @@ def _bare_run_command(tmp_path: Path, **extra_env: str) -> tuple[list[str], dict
     """`corpus run` of the sample without PREFECT_API_URL, with a Prefect home of its own."""
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), **extra_env)
-    return [sys.executable, "-m", "flows.cli", "run", str(SAMPLE), "--warehouse", str(tmp_path / "wh")], env
+    return [sys.executable, "-m", "flows", "run", str(SAMPLE), "--warehouse", str(tmp_path / "wh")], env
 
 
 def _bare_run(tmp_path: Path, **extra_env: str) -> subprocess.CompletedProcess:

@@ -7,12 +7,12 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows import language
-from flows.clean import clean
-from flows.decode import decode
-from flows.pipeline import process_file
-from flows.records import DocMeta, RawFile, Reject, sha256_hex
-from flows.segment import segment
+from flows.stages import language
+from flows.stages.clean import clean
+from flows.stages.decode import decode
+from flows.stages.document import process_file
+from flows.stages.records import DocMeta, RawFile, Reject, sha256_hex
+from flows.stages.segment import segment
 from tests.invariants import assert_document_rows, assert_lines_accounted, assert_sentences_cover
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from flows import release as rel
-from flows.cli import main
+from flows.release import folder as rel
+from flows.interface.cli import main
 from flows.warehouse import Warehouse, load_extensions
 from tests.conftest import SAMPLE, corpus
 
@@ -57,7 +57,7 @@ def test_release_folder_is_complete_and_checkable_with_sha256sum(released):
 
 def test_the_release_charts_are_the_reports_charts(released):
     """Drawn from the released Parquet files, they equal those drawn from the warehouse."""
-    from flows.charts import charts
+    from flows.release.charts import charts
 
     _, _, wh, folder = released
     snapshot = json.loads((folder / "manifest.json").read_text())["snapshot_id"]

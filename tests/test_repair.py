@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ftfy.fixes import uncurl_quotes
 
-from flows.decode import decode
-from flows.repair import changed_chars, fix_encoding, normalise, split_glued_token
+from flows.stages.decode import decode
+from flows.stages.repair import changed_chars, fix_encoding, normalise, split_glued_token
 from tests.conftest import FIXTURES
 
 
@@ -67,7 +67,7 @@ def test_glued_tokens_split_only_when_certain(token, split):
 @settings(max_examples=2000)
 @given(st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text())
 def test_normalise_fast_path_equals_the_slow_path(line):
-    from flows import fastpaths
+    from flows.stages import fastpaths
 
     fast = normalise(line)
     with fastpaths.disabled():

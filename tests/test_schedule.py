@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.prefect_server import answers
+from flows.run.prefect_server import answers
 from tests.conftest import SAMPLE, corpus
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -80,7 +80,7 @@ def test_the_servers_scheduler_fires_the_schedule_and_picks_up_a_dropped_file(pr
     serve_log = tmp_path / "serve.log"
     with serve_log.open("wb") as out:
         runner = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "serve", str(raw), "--warehouse", str(wh),
+            [sys.executable, "-m", "flows", "serve", str(raw), "--warehouse", str(wh),
              "--interval", "5", "--name", "every-five"],
             env=dict(env, PREFECT_RUNNER_POLL_FREQUENCY="1"), stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)
@@ -118,7 +118,7 @@ def test_serve_says_so_when_the_server_schedules_nothing(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "serve", str(raw), "--warehouse", str(tmp_path / "wh"),
+        [sys.executable, "-m", "flows", "serve", str(raw), "--warehouse", str(tmp_path / "wh"),
          "--interval", "5", "--name", "never", "--scheduler-timeout", "8"],
         capture_output=True, text=True, timeout=180)
     assert result.returncode == 1
@@ -130,7 +130,7 @@ def test_serve_says_so_when_the_server_schedules_nothing(tmp_path):
 def test_serve_says_so_when_no_server_answers(tmp_path):
     url = f"http://127.0.0.1:{free_port()}/api"
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "serve", str(tmp_path), "--warehouse", str(tmp_path / "wh"),
+        [sys.executable, "-m", "flows", "serve", str(tmp_path), "--warehouse", str(tmp_path / "wh"),
          "--interval", "5"], capture_output=True, text=True, timeout=60, env=dict(os.environ, PREFECT_API_URL=url))
     assert (result.returncode, result.stderr) == (
         1, f"corpus: error: no Prefect server answers at {url} (PREFECT_API_URL): start one with "
@@ -140,7 +140,7 @@ def test_serve_says_so_when_no_server_answers(tmp_path):
 def test_two_runs_at_once_never_interleave(tmp_path):
     raw, wh = tmp_path / "raw", tmp_path / "wh"
     shutil.copytree(SAMPLE, raw)
-    command = [sys.executable, "-m", "flows.cli", "run", str(raw), "--warehouse", str(wh)]
+    command = [sys.executable, "-m", "flows", "run", str(raw), "--warehouse", str(wh)]
     runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True) for _ in range(2)]
     outcomes = sorted((p.wait(timeout=300), p.communicate()[1]) for p in runs)

@@ -5,8 +5,9 @@ import io
 import json
 from pathlib import Path
 
-from flows import publish, search
-from flows.records import SourceInfo
+from flows.warehouse import publish
+from flows.warehouse import search
+from flows.stages.records import SourceInfo
 from flows.warehouse import Warehouse
 from tests.conftest import corpus
 from tests.test_warehouse import _row, _stage

@@ -6,8 +6,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows import publish, search, search_index, warehouse
-from flows.records import SourceInfo
+from flows.warehouse import publish
+from flows.warehouse import search
+from flows.warehouse import search_index
+from flows import warehouse
+from flows.stages.records import SourceInfo
 from tests.test_search import _warehouse
 from tests.test_warehouse import _row, _stage, memory_limit_as_duckdb_shows_it
 

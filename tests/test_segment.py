@@ -5,8 +5,8 @@ import blingfire
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.records import Block
-from flows.segment import (
+from flows.stages.records import Block
+from flows.stages.segment import (
     _INNER_BOUNDARY, _PLAIN_END, WHITE_SPACE, align, blingfire_text_to_sentences, plain_end, segment, strip_final_run,
 )
 from tests.invariants import assert_sentences_cover
@@ -99,7 +99,7 @@ def _correct_sentences(split) -> int:
 
 
 def test_chosen_splitter_is_at_least_as_accurate_as_pysbd_on_the_gold_set():
-    from flows.segment import pysbd_split, split_sentences
+    from flows.stages.segment import pysbd_split, split_sentences
 
     gold_total = sum(len(b["sentences"]) for b in _gold())
     chosen, baseline = _correct_sentences(split_sentences), _correct_sentences(pysbd_split)
@@ -114,7 +114,7 @@ def test_gold_sentences_are_slices_of_their_blocks():
 
 
 def test_plain_cuts_are_only_cuts_after_a_word_before_a_capital():
-    from flows.segment import plain_cuts
+    from flows.stages.segment import plain_cuts
 
     assert plain_cuts(["The river rose in March.", "Farmers in Kent lost 3.5% of the crop!",
                        "“Never again,” they said."])
@@ -127,8 +127,8 @@ def test_plain_cuts_are_only_cuts_after_a_word_before_a_capital():
 
 
 def test_the_plain_cuts_fast_path_gives_the_same_sentences_on_the_gold_set():
-    from flows import fastpaths
-    from flows.segment import split_sentences
+    from flows.stages import fastpaths
+    from flows.stages.segment import split_sentences
 
     for block in _gold():
         fast = align(block["text"], split_sentences(block["text"]))

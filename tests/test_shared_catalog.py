@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from flows import publish, warehouse
-from flows.records import SourceInfo
+from flows.warehouse import publish
+from flows import warehouse
+from flows.stages.records import SourceInfo
 from flows.warehouse import Warehouse, WarehouseError
 from tests.conftest import ROOT, SAMPLE, corpus
 from tests.test_warehouse import _row, _stage
@@ -33,7 +34,7 @@ def _writer(raw: Path, wh: Path, catalog: str, collection: str, tmp: Path, meet:
     env = dict(os.environ, PREFECT_HOME=str(tmp / f"prefect-{collection}"),
                CORPUS_FAULT=f"meet:publish:{meet}:2")
     return subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", str(raw), "--warehouse", str(wh), "--catalog", catalog,
+        [sys.executable, "-m", "flows", "run", str(raw), "--warehouse", str(wh), "--catalog", catalog,
          "--collection", collection, "--workers", "1"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

