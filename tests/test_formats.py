@@ -1,4 +1,4 @@
-"""flows/formats.py: HTML, JSON Lines, WARC and gzip, well-formed and malformed."""
+"""flows/stages/formats.py: HTML, JSON Lines, WARC and gzip, well-formed and malformed."""
 
 from __future__ import annotations
 

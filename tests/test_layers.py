@@ -1,6 +1,9 @@
 """The package's layers, read from its source: who may import whom, and no import cycles."""
 
 import ast
+import io
+import re
+import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,3 +129,25 @@ def test_nothing_imports_the_interface_and_a_warehouse_import_of_it_is_caught():
 def test_a_cycle_is_caught():
     modules = dict(sources(), **{"flows.stages.records": "from flows.stages import clean\n"})
     assert [set(cycle) for cycle in cycles(modules)] == [{"flows.stages.clean", "flows.stages.records"}]
+
+
+# A measurement in prose: a number with a unit of time, size or ratio, a date, or a commit hash.
+FIGURE = re.compile(r"\b\d[\d,.]*\s?(?:s|ms|MB|GB|KB|MiB|GiB|%|x|documents/s|files/s|MB/s)\b"
+                    r"|\b20\d\d-\d\d-\d\d\b|\b[0-9a-f]{7,40}\b(?=[ ,;:)])")
+
+
+def figure_lines(source: str) -> list[str]:
+    """Comment and docstring lines of `source` that quote a measurement."""
+    found = [t.string for t in tokenize.generate_tokens(io.StringIO(source).readline)
+             if t.type == tokenize.COMMENT and FIGURE.search(t.string)]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            found += [line for line in (ast.get_docstring(node, clean=False) or "").splitlines() if FIGURE.search(line)]
+    return found
+
+
+def test_comments_give_reasons_not_measurement_history():
+    # Figures live in benchmarks/results/ and docs/performance.md; a comment may name one.
+    lines = [line for source in sources().values() for line in figure_lines(source)]
+    assert len(lines) <= 15, "\n".join(lines)
+    assert figure_lines("x = 1  # took 1.05 s at 1 GB\n") == ["# took 1.05 s at 1 GB"]

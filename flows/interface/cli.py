@@ -32,8 +32,8 @@ EXIT_COMPLETED_WITH_REJECTS = 3  # the snapshot was committed; some files were r
 
 def _prefect_environment() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # A run without PREFECT_API_URL starts a temporary Prefect server; a 20 s start-up limit
-    # (Prefect's default) is too short on a busy 2-core machine (several hosts' runs, or a test suite).
+    # A run without PREFECT_API_URL starts a temporary Prefect server; Prefect's default start-up
+    # limit is too short on a busy small machine (several hosts' runs, or a test suite).
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 

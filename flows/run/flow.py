@@ -1,6 +1,6 @@
 """The Prefect flow: plan -> fingerprint -> process shards -> publish, one snapshot per run.
 
-Thin on purpose: the work lives in `pipeline` (pure stages, shard processing) and `warehouse`
+Thin on purpose: the work lives in `flows.stages` (pure stages), `shards` and `warehouse`
 (repeat planning, one-transaction publish); tasks only wrap them over shards so Prefect can
 schedule, retry and report them. Shard tasks run in a local process pool, or on Dask through
 prefect-dask (`run_build(..., dask=...)`). A run that fails commits nothing and says so.
@@ -126,7 +126,7 @@ def build_flow(raw_dir: str, warehouse_dir: str = "warehouse", shard_size: int =
     Holds the warehouse's run lock (of the collection) throughout. A run that finds it busy
     (another run, scheduled or not) is skipped: it ends Cancelled with a clear message and
     changes nothing. `workers` processes do the shard work (0: one per core); `shard_size` files
-    per shard task (0: from the number of files, see pipeline.shard_size_for). `catalog`: a
+    per shard task (0: from the number of files, see shards.shard_size_for). `catalog`: a
     PostgreSQL URL for the catalog; `collection`: the part of a shared warehouse this raw folder
     is (several hosts, one collection each, may run at once).
     """

@@ -5,9 +5,9 @@ server whose URL is in PREFECT_API_URL, stopped when the process that started it
 
 Without PREFECT_API_URL, Prefect starts such a server itself, but only once the flow is
 called: after the pipeline's imports, and after importing the server's code into this process
-(1.4 s) only to launch it. Launched here first, the server boots in its own process while this
-one imports the pipeline, which takes about 2.5 s off every bare run (measured in the note of
-issue 7). The command line is Prefect's own (prefect.server.api.server.SubprocessASGIServer).
+only to launch it. Launched here first, the server boots in its own process while this one
+imports the pipeline, which shortens every bare run (the incremental run of
+python benchmarks/bench.py). The command line is Prefect's own (SubprocessASGIServer).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ offsets, raw line numbers, comment author), removed lines with the rule that rem
 edits (ftfy repairs, glued-word splits), metadata moved out of the text, and repair counts.
 
 Every non-blank raw line ends in exactly one place: a block of the clean text or a
-`RemovedLine`. Patterns are data (flows/rules.toml); this module applies them and holds the
+`RemovedLine`. Patterns are data (rules.toml); this module applies them and holds the
 structural decisions (title, headings, quotations, comment threads, repeats).
 """
 

@@ -76,8 +76,8 @@ def _walk(folder: str, prefix: str) -> Iterator[Entry]:
 
     A folder's entries are sorted by name, with '/' after a folder's: then a depth-first walk
     gives every path in plain string order ('a.txt' < 'a/b.txt' < 'a0'). os.scandir rather than
-    pathlib: at 170k files, pathlib's parsing and its three stat calls per file made the whole
-    inventory take 23.5 s under a profiler; with one stat per file, 4.0 s.
+    pathlib: pathlib's parsing and its three stat calls per file made the inventory several
+    times slower than one stat per file (the plan stage of python benchmarks/bench.py).
     """
     with os.scandir(folder) as listing:
         entries = [e for e in listing if not (e.name.startswith(".") or e.name == SIDECAR_NAME)]

@@ -42,11 +42,8 @@ def changed_chars(before: str, after: str) -> int:
     """How many characters differ between two versions of a line (0 when equal): the longer
     one's length less their longest common subsequence, the fewest changes that explain it.
 
-    rapidfuzz computes the subsequence in C, bit-parallel: 3 ms for an 8,880-character line of
-    mojibake, 0.3 s for 111,000 characters, where difflib's SequenceMatcher took 59 s and grew
-    faster than the square of the length (a one-line page of mojibake would stall a worker for
-    hours). On the repaired lines of the 20 MB corpus, the sample and the fixtures the counts are
-    difflib's but for one line of 797, where the subsequence finds one more unchanged character.
+    rapidfuzz computes the subsequence in C, bit-parallel, where difflib's SequenceMatcher grows
+    faster than the square of the length: a one-line page of mojibake would stall a worker.
     """
     if before == after:
         return 0
@@ -59,7 +56,7 @@ _FTFY_TRIGGERS = re.compile("[&\x1b\x80-\x9f\ud800-\udfff]")
 
 
 def ftfy_can_change(line: str) -> bool:
-    """False when no ftfy fix can apply, so the call is skipped (same result, 10-100x faster).
+    """False when no ftfy fix can apply, so the call is skipped (same result, much faster).
 
     With our config ftfy changes a line only through: its encoding fix, which starts by
     returning text unchanged unless ftfy's own `is_bad` finds a mojibake signature; HTML
@@ -149,7 +146,7 @@ def _long_token() -> re.Pattern:
     between delimiters, so this finds exactly _TOKEN's matches that long, with no regex step
     over the short words (the scan took 60% of the glued-word search). The delimiter before
     the word is checked after its first letter, so the pattern starts with a class, which the
-    regex engine scans for quickly (1.81 -> 1.39 s over the 20 MB corpus's lines)."""
+    regex engine scans for quickly."""
     min_chars = _glue_settings()[3]
     return re.compile(rf"[A-Za-z](?<![\w'’-][A-Za-z])[a-z]{{{max(min_chars - 1, 1)},}}(?![\w'’-])")
 

@@ -7,7 +7,7 @@ together cover every non-whitespace character of every block exactly once.
 Splitting, chosen by measurement (benchmarks/splitters.py, gold set in tests/fixtures):
 two fast splitters, nupunkt and blingfire, run on every block; where they agree their answer
 stands, where they disagree the block is "hard" and syntok (the most accurate on the hard
-cases, 20x slower) decides. Where blingfire's cuts are all plain (see `plain_cuts`), nupunkt
+cases, and much slower) decides. Where blingfire's cuts are all plain (see `plain_cuts`), nupunkt
 would agree, so blingfire's answer stands alone. The libraries propose sentence strings; `align` maps them back onto
 the block, so a splitter that trims or collapses whitespace can never shift an offset.
 """
@@ -52,8 +52,8 @@ _blingfire_out = _BlingfireBuffer()
 def blingfire_text_to_sentences(text: str) -> str:
     """`blingfire.text_to_sentences(text)`, calling the same C function with the same output
     limit (twice the input's UTF-8 bytes) into a buffer kept between calls: the wrapper's fresh,
-    zero-filled buffer per call was 40% of its time (1.64 s against 0.93 s over the 20 MB
-    corpus's 50k blocks; the same output for every one, tests/test_segment.py)."""
+    zero-filled buffer per call is a large share of its time (the same output for every block,
+    tests/test_segment.py)."""
     data = text.encode("utf-8")
     limit = 2 * len(data)
     if len(_blingfire_out.data) < limit:
@@ -90,8 +90,7 @@ def _non_space_pieces(pieces: list[str]) -> list[str]:
 _BOUNDARY = re.compile(r"[.!?…;:\n\r\u2028\u2029。！？‼⁇⁈⁉]")
 # The closing punctuation and white space (the 29 characters str.isspace, as regex \s, takes;
 # tests/test_segment.py checks them against every code point) that may end a sentence. Stripped
-# with str.rstrip: the regex [...]+$ it replaces gives the same text and took 15x longer (0.35 s
-# against 0.02 s over the 20 MB corpus's 50k blocks).
+# with str.rstrip: the regex [...]+$ gives the same text and tries every position.
 WHITE_SPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
                "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 _FINAL_CHARS = ".!?…;:。！？‼⁇⁈⁉\"'”’»)]" + WHITE_SPACE
@@ -115,7 +114,7 @@ def _nupunkt_abbreviations() -> frozenset[str]:
 # (a period only inside a number, like 3.5), and every cut it makes follows a word of two or
 # more letters (or a number) that is not an abbreviation for nupunkt, and precedes a capital.
 # Written to start with a literal or a class, which the regex engine scans for quickly: the same
-# matches as (?<!\d)\.|\.(?!\d)|[...], in 0.55 s instead of 1.32 s over the 20 MB corpus's pieces.
+# matches as (?<!\d)\.|\.(?!\d)|[...], which tries a lookbehind at every position.
 _INNER_BOUNDARY = re.compile(r"\.(?:(?!\d)|(?<!\d\.))|[!?…\n\r\u2028\u2029。！？‼⁇⁈⁉]")
 _PLAIN_END = re.compile(r"(?<![^\s\"'“‘(\[])([A-Za-z][a-z]+|[0-9]+%?)[.!?][\"'”’)\]]*$")
 _CAPITAL_START = re.compile(r"[\"'“‘(\[]?[A-Z]")
@@ -130,7 +129,7 @@ def plain_end(piece: str) -> re.Match | None:
     """`_PLAIN_END.search(piece)`, looking in the last characters first. A match ends the string
     and cannot start inside a word (its lookbehind sees the characters before the start of
     the search), so a match found there is the match; else the whole piece is searched.
-    Searching whole pieces took 1.05 s over the 20 MB corpus's 166k pieces, this 0.50 s."""
+    Searching whole pieces would try the pattern at every position of long ones."""
     tail_start = len(piece) - _PLAIN_END_TAIL
     if tail_start > 0 and (found := _PLAIN_END.search(piece, tail_start)) is not None:
         return found

@@ -31,12 +31,8 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # DuckDB's memory for the run's own work over the warehouse (planning, publishing) and for
 # searches; beyond it, DuckDB spills to disk. Repeat planning and the search index's build have
 # lower caps of their own (state.REPEATS_MEMORY_LIMIT, search_index.INDEX_MEMORY_LIMIT), which
-# CORPUS_MEMORY_LIMIT does not change. 300MB binds at 100 MB as at 1 GB, so a run's
-# peak no longer grows with the corpus. Measured (peak RSS of the flow's process, bench.py):
-# under 500MB, 824 MB at 100 MB and 1,010 MB at 1 GB (1.23x; both the index build); under 300MB,
-# 698 and 795 MB (1.14x), the 1 GB index build taking 155 s instead of 129 (alone, same hour).
-# Planning a million files: 585 MB instead of 900. Under 1GB, repeat planning took 1,296 MB and
-# the index build 1,487 MB at 1 GB.
+# CORPUS_MEMORY_LIMIT does not change. The cap binds on small corpora as on large ones, so a
+# run's peak does not grow with the corpus (peak RSS: python benchmarks/bench.py).
 MEMORY_LIMIT = os.environ.get("CORPUS_MEMORY_LIMIT", "300MB")
 
 
@@ -181,8 +177,8 @@ class Warehouse:
             )
         self.root.mkdir(parents=True, exist_ok=True)
         # Our extensions are the files of the duckdb_extension_* wheels pinned next to duckdb
-        # itself: DuckDB's signature check of them cost 0.21 s per connection (a fifth of a
-        # 1 s query's budget at 1 GB), so it is skipped for them and back on for anything else.
+        # itself: DuckDB's signature check of them costs a large share of a short query's time
+        # on every connection, so it is skipped for them and back on for anything else.
         con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False,
                                      "allow_unsigned_extensions": True})
         load_extensions(con, *self.extensions())
@@ -229,8 +225,7 @@ class Warehouse:
         (default: staging)."""
         con.execute(f"SET memory_limit = {quote(limit or MEMORY_LIMIT)}")
         # DuckDB keeps the Parquet it reads in an in-memory file cache beyond the limit above,
-        # and a run reads each file once: publishing the 1 GB build's staged shards peaked at
-        # 516 MB with the cache and 343 MB without (100 MB build: 383 and 335), in the same time.
+        # and a run reads each file once: the cache only raises the peak.
         con.execute("SET enable_external_file_cache = false")
         # One spill folder per process: several writers may share the warehouse folder.
         con.execute(f"SET temp_directory = {quote(str((spill_in or self.staging) / f'duckdb-spill-{os.getpid()}'))}")

@@ -59,11 +59,8 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # Staged Parquet per INSERT: a statement's memory follows what it reads, so a bound in bytes
-# (not in shards, whose size grows with the corpus up to 1,000 files) keeps publishing's peak
-# flat. Measured, publishing every table of the 1 GB and 100 MB builds restaged as 169 and 64
-# shards (300MB cap, the process at 102-105 MB before; the peak is the flags' UPDATE at the end):
-# 4 shards per INSERT, 530 MB at 1 GB in 11.8 s; 16 MB, 582-600 MB; 8 MB, 512 and 377 MB in
-# 14.1 s; 4 MB, 475 and 340 MB in 15.6 s.
+# (not in shards, whose size grows with the corpus) keeps publishing's peak flat; smaller
+# batches lower it little and cost time (the publish stage of python benchmarks/bench.py).
 INSERT_BYTES = 8 * 2**20
 
 
@@ -83,9 +80,9 @@ def _batches(files: list[Path], budget: int) -> list[list[Path]]:
 
 def _insert_staged(con: duckdb.DuckDBPyConnection, table: str, files: list[Path]) -> None:
     """Append the staged shards in shard order, up to INSERT_BYTES of them at a time. Each
-    shard is already sorted (pipeline) and DuckDB keeps insertion order, so the data is
+    shard is already sorted (flows.run.shards) and DuckDB keeps insertion order, so the data is
     deterministic without a global sort, and memory stays flat however many shards there are
-    (one INSERT of all 169 shards of a 1 GB build ran out of a 768 MB limit)."""
+    (one INSERT of every shard of a large build runs out of memory)."""
     columns = ", ".join(schemas.table(table).column_names)
     for batch in _batches(files, INSERT_BYTES):
         paths = "[" + ", ".join(quote(str(p)) for p in batch) + "]"
@@ -129,7 +126,7 @@ def refresh_version_flags(con: duckdb.DuckDBPyConnection) -> int:
     return updated
 
 
-COMMIT_ATTEMPTS = 8  # against a busy shared catalog; waits of 0.25 s doubling, with jitter
+COMMIT_ATTEMPTS = 8  # against a busy shared catalog; the waits double, with jitter
 
 
 def publish(

@@ -74,8 +74,8 @@ def phrase_pattern(phrase: str) -> re.Pattern | None:
 
 
 # The phrase lookup's index queries take their values as literals, not bound parameters: the
-# first query with parameters in a process makes DuckDB's Python client import pandas, 0.3-0.4 s
-# of every `corpus kwic`. (Search, with its user filters, and the rare scan of a phrase of stop
+# first query with parameters in a process makes DuckDB's Python client import pandas, a
+# large share of a `corpus kwic`. (Search, with its user filters, and the rare scan of a phrase of stop
 # words only, whose pattern may hold a NUL, keep parameters.)
 
 
@@ -152,8 +152,8 @@ def kwic(wh: Warehouse, phrase: str, width: int = 60, limit: int | None = None,
         matches = _phrase_matches(con, phrase)[:limit]
         if not matches:
             return []
-        # Handed over as arrays in one piece (inserting 15,000 matches row by row took 5 s), as
-        # NumPy's rather than Arrow's: pyarrow converting Python lists imports pandas (0.4 s).
+        # Handed over as arrays in one piece (row by row is slow for many matches), as NumPy's
+        # rather than Arrow's: pyarrow converting Python lists imports pandas.
         con.register("kwic_matches", {
             "n": numpy.arange(len(matches)), "version_id": numpy.array([m.version_id for m in matches]),
             "s": numpy.array([m.start for m in matches]), "e": numpy.array([m.end for m in matches]),

@@ -30,20 +30,18 @@ INDEX_OPTIONS = (f"stemmer = 'porter', stopwords = 'english', ignore = '{_NOT_WO
 # The words of a sentence's `text`, as the index's own tokenizer (create_fts_index's macro
 # `tokenize`, which queries use) finds them, less its empty strings: it replaces each run of
 # `ignore` by a space and splits at white space; splitting at the runs themselves (they take in
-# all white space) gives the same words in one regex pass, 13 s instead of 22 s at 1 GB.
+# all white space) gives the same words in one regex pass instead of two.
 _WORDS = f"regexp_split_to_array(lower(strip_accents(text)), '{_NOT_WORD}')"
 # Bumped when the index's tables or options change: an older index is rebuilt, never read.
 INDEX_FORMAT = 5
 # An update leaves the postings of the sentences that left in place (`dead_docs` lists their
 # documents; every query reaches postings through `docs` or `sentences`, which no longer hold
-# them), and rewrites the postings without them once they are this share of all postings.
-# Rewriting every time took 1.9-2.2 s of a 4 s update at 1 GB with 1% of the files changed;
-# deleting them instead ran out of memory under a 500MB cap.
+# them), and rewrites the postings without them once they are this share of all postings:
+# rewriting on every update would take most of its time, and DELETE runs out of memory.
 DEAD_POSTINGS_SHARE = 0.1
 # DuckDB's memory while an index is written, below the run's MEMORY_LIMIT: the build is the
-# flow's peak, and DuckDB's RSS exceeds its cap by a share that grows with the index. Filling
-# the 1 GB corpus's index (7.8 M sentences) alone: 43.8 and 46.7 s at 471-478 MB RSS under
-# 200MB, 43.8 and 46.1 s at 605 MB under 300MB; the 100 MB corpus's, 417 MB against 497 MB.
+# flow's peak, and DuckDB's RSS exceeds its cap by a share that grows with the index; a lower
+# cap costs no time (peak RSS per stage: python benchmarks/bench.py).
 INDEX_MEMORY_LIMIT = "200MB"
 
 
@@ -73,9 +71,8 @@ FTS = "fts_main_sentences"
 _SENTENCE_COLUMNS = "sentence_id, version_id, char_start, source_id, lang, text"
 # The stored sentences carry their full-text document id: a phrase lookup joins its postings'
 # ids to them directly, on integers. Their text is stored uncompressed: the join reads every
-# stored text (DuckDB fetches no rows by position), and at 1 GB finding a phrase's 21,792
-# candidates took 0.77-0.96 s on a new connection instead of 1.05-1.22 s compressed (FSST),
-# 0.24-0.32 s instead of 0.62-0.82 s on an open one, for 430 MB more on disk (1.35 GB, not 0.91).
+# stored text (DuckDB fetches no rows by position), and decompressing FSST there takes longer
+# than the extra disk reads cost (the indexed phrase query of python benchmarks/bench.py).
 _SENTENCES_TABLE = ("CREATE TABLE sentences (docid BIGINT, sentence_id VARCHAR, version_id VARCHAR, "
                     "char_start BIGINT, source_id VARCHAR, lang VARCHAR, text VARCHAR USING COMPRESSION uncompressed)")
 
@@ -93,16 +90,14 @@ def _one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 def _fill_index(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
     """Index snapshot `snapshot`'s sentences from scratch: DuckDB's full-text index (its tables
     and macros) made over the still empty table, then filled as an update from nothing is.
-    create_fts_index's own filling (correlated UPDATEs) took 116 of the 150 s at 1 GB; the
-    whole index then took 103 s where it took 139, at the same peak RSS (and now 42 s)."""
+    create_fts_index's own filling runs correlated UPDATEs, most of a build's time."""
     con.execute(_SENTENCES_TABLE)
     con.execute(f"PRAGMA create_fts_index('sentences', 'sentence_id', 'text', {INDEX_OPTIONS})")
     # Beside the text, what a search filters and shows: the top hits need no scan of the lake.
     # Document ids are the lake's row ids (DuckLake's row lineage: unique, kept by compaction,
     # given in insertion order), so an update's arriving sentences bring ids that follow every
-    # indexed one. Numbering the sentences in id order instead sorted them: 17 s, not 5, at 1 GB.
-    # One thread: at 1 GB, two threads' copy of 7.8 M sentences took 7-8 s at 438-492 MB RSS,
-    # one thread's 6.8-7.1 s at 354 MB (the copy alone, 200MB cap; 100 MB: 336 and 268 MB).
+    # indexed one; numbering them in id order instead would sort them all.
+    # One thread: two threads' copy holds more in memory and is no faster.
     with _one_thread(con):
         con.execute(f"INSERT INTO sentences SELECT rowid, {_SENTENCE_COLUMNS} "
                     f"FROM {LAKE}.sentences AT (VERSION => {int(snapshot)})")
@@ -134,7 +129,7 @@ def _add_postings(con: duckdb.DuckDBPyConnection, documents: str) -> None:
         SELECT word, docid FROM (SELECT unnest({_WORDS}) AS word, docid FROM {documents})
         WHERE word NOT NULL AND word <> '' AND word NOT IN (SELECT sw FROM {FTS}.stopwords)
     """)
-    # Each distinct word stemmed once: stemming every occurrence took 13 of 35 s at 1 GB.
+    # Each distinct word stemmed once, not every occurrence: stemming dominates otherwise.
     con.execute("CREATE TEMP TABLE word_terms AS "
                 "SELECT word, stem(word, 'porter') AS term FROM (SELECT DISTINCT word FROM added_words)")
     con.execute(f"""
@@ -143,17 +138,16 @@ def _add_postings(con: duckdb.DuckDBPyConnection, documents: str) -> None:
         FROM (SELECT DISTINCT term FROM word_terms WHERE term NOT IN (SELECT term FROM {FTS}.dict))
     """)
     # Postings in term order: a lookup reads the few row groups holding its terms (zone maps)
-    # instead of all postings (at 1 GB, finding the sentences holding two common words: 0.25 s
-    # -> 0.02 s). An update's postings follow the others, in term order among themselves.
+    # instead of all postings. An update's postings follow the others, in term order among
+    # themselves.
     con.execute(f"INSERT INTO {FTS}.terms (docid, fieldid, termid) SELECT a.docid, 0, d.termid "
                 f"FROM added_words a JOIN word_terms USING (word) JOIN {FTS}.dict d USING (term) "
                 "ORDER BY d.termid, a.docid")
     con.execute("DROP TABLE added_words")
     con.execute("DROP TABLE word_terms")
     added_postings = f"SELECT docid, termid FROM {FTS}.terms WHERE docid >= {int(first_docid)}"
-    # One thread: two threads' join of 7.8 M sentences with their posting counts (1 GB) ran out
-    # of a 150MB cap and, filling the index alone under 200MB, took it to 443-476 MB RSS in
-    # 41-45 s; one thread's, 395 MB in 44 s (100 MB corpus: 400-402 MB either way).
+    # One thread: two threads' join of every sentence with its posting count holds twice the
+    # memory (and outgrows the cap) for no gain in time.
     with _one_thread(con):
         con.execute(f"""
             INSERT INTO {FTS}.docs (docid, name, len)
@@ -162,9 +156,9 @@ def _add_postings(con: duckdb.DuckDBPyConnection, documents: str) -> None:
                  USING (docid)
             ORDER BY a.docid
         """)
-    # Counted on the integer postings, by one thread: at 1 GB, counting distinct documents per
-    # word (text) ran out of memory under a 500MB cap, and two threads' tables of (term,
-    # document) pairs took the process to 904 MB RSS, one thread's to 673 MB (4 s slower).
+    # Counted on the integer postings, by one thread: counting distinct documents per word
+    # (text) runs out of memory under the cap, and two threads' tables of (term, document)
+    # pairs hold far more than one thread's.
     with _one_thread(con):
         con.execute(f"INSERT INTO df_change SELECT termid, count(*) FROM (SELECT termid FROM ({added_postings}) "
                     "GROUP BY termid, docid) GROUP BY termid")
@@ -209,7 +203,7 @@ def _read_changes(con: duckdb.DuckDBPyConnection, since: int, snapshot: int) -> 
     con.execute("CREATE TEMP TABLE df_change AS SELECT termid, -count(DISTINCT docid) AS change FROM gone_postings "
                 "GROUP BY termid")
     # Looked up from the few arriving ids, not the other way round: `NOT IN (all indexed ids)`
-    # hashed 7.8 M ids at 1 GB (0.9 s; this takes 0.1 s).
+    # hashes every indexed id.
     con.execute("CREATE TEMP TABLE present AS SELECT sentence_id FROM sentences "
                 "WHERE sentence_id IN (SELECT sentence_id FROM arrived) "
                 "AND sentence_id NOT IN (SELECT sentence_id FROM gone)")
@@ -221,8 +215,8 @@ def _apply_changes(con: duckdb.DuckDBPyConnection) -> None:
     dead, postings = con.execute(f"SELECT (SELECT sum(postings) FROM dead_docs), (SELECT count(*) FROM {FTS}.terms)"
                                  ).fetchone()
     if dead and dead > DEAD_POSTINGS_SHARE * postings:
-        # Rewritten rather than DELETEd: at 1 GB, deleting the postings of 78k sentences (of 78 M)
-        # ran out of memory under a 500MB cap (it passed at 700MB); the rewrite took 3 s at 656 MB RSS.
+        # Rewritten rather than DELETEd: DuckDB's DELETE of many postings runs out of memory
+        # under the index's cap, where the rewrite streams.
         _rewrite_postings(con, "WHERE docid NOT IN (SELECT docid FROM dead_docs)")
         con.execute("DELETE FROM dead_docs")
     con.execute(f"DELETE FROM {FTS}.docs WHERE docid IN (SELECT docid FROM gone_docs)")
@@ -247,11 +241,9 @@ def _update_index(con: duckdb.DuckDBPyConnection, previous: tuple[int, Path], pa
     equal a fresh build's; only those sentences' ids differ (a fresh build takes the lake's
     row ids).
 
-    The previous index is copied while the changes are read from the lake and from it: at 1 GB
-    with 1% of the files changed, the copy (1.35 GB) took 1.4-3.2 s and the reading 1.6 s. The
-    postings of the sentences that left stay until they are DEAD_POSTINGS_SHARE of all: the
-    whole update took 2.2-2.3 s, against 4.0-4.5 s rewriting the postings every time (245 dead
-    postings of 78 M; the live contents equal a fresh build's)."""
+    The previous index is copied while the changes are read from the lake and from it, so the
+    two overlap. The postings of the sentences that left stay until they are
+    DEAD_POSTINGS_SHARE of all (the live contents equal a fresh build's)."""
     since, previous_path = previous
     with ThreadPoolExecutor(max_workers=1) as copier:
         copied = copier.submit(shutil.copyfile, previous_path, partial)
@@ -324,7 +316,7 @@ def _write_index(wh: Warehouse, partial: Path, snapshot: int, previous: tuple[in
     partial.unlink(missing_ok=True)
     con = wh.connect(read_only=True)
     try:
-        # Unbounded, DuckDB took 6.3 GB to index 7.8 M sentences (1 GB corpus).
+        # Unbounded, DuckDB's memory grows with the corpus while it indexes.
         wh.bound_memory(con, spill_in=partial.parent, limit=INDEX_MEMORY_LIMIT)
         if previous:
             _update_index(con, previous, partial, snapshot)
@@ -341,8 +333,8 @@ def index_connection(wh: Warehouse, at: int | None) -> tuple[duckdb.DuckDBPyConn
     one's built in memory for this search only."""
     con = wh.connect(read_only=True)
     # Capped like the run's own work, spilling to the system's temporary folder (a reader may
-    # not write to the warehouse): unbounded, DuckDB kept every index block it read, and a
-    # `corpus kwic` at 1 GB took 1.34 GB; capped, 580 MB in the same time.
+    # not write to the warehouse): unbounded, DuckDB keeps every index block it reads, and a
+    # concordance over a large corpus holds them all.
     wh.bound_memory(con, spill_in=Path(tempfile.gettempdir()))
     try:
         latest = current_snapshot(con)

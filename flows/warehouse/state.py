@@ -60,11 +60,9 @@ def known_files(con: duckdb.DuckDBPyConnection, name: str, collection: str | Non
         con.execute(f"CREATE TEMP TABLE {name} (raw_path VARCHAR, raw_sha256 VARCHAR, pipeline_version VARCHAR)")
 
 
-# DuckDB's memory for repeat planning, below the run's MEMORY_LIMIT: it holds every line of the
-# corpus (3.5 M at 1 GB) and spills what does not fit at no measurable cost. Planning a full 1 GB
-# build alone: 1.32 s and 513 MB RSS under 300MB, 1.25 s and 357 MB under 150MB; 1% of its files
-# changed: 1.65-1.72 s and 560 MB, 1.62 s and 370 MB (100 MB build: 201 MB under either). In a
-# fresh process (as runs now do it), 2.49 s and 362 MB under 150MB, 2.42 s and 275 MB under 100MB.
+# DuckDB's memory for repeat planning, below the run's MEMORY_LIMIT: it holds a hash of every
+# line of the corpus and spills what does not fit, which costs no measurable time (the
+# fingerprint stage of python benchmarks/bench.py).
 REPEATS_MEMORY_LIMIT = "100MB"
 
 
@@ -75,8 +73,8 @@ def repeat_plan(
     """Write to `out` (Parquet: source_id, line_hash, sorted) the lines repeated across a
     source's distinct documents after this run; give their number and the unchanged files whose
     output that changes (they hold a line that starts or stops being a repeat). The repeats
-    go to a file, not back to the flow: they grow with the corpus (82,690 at 1 GB, 9 MB as
-    Python sets), and each shard's worker reads only its own sources' (`planning.load_repeats`).
+    go to a file, not back to the flow: they grow with the corpus, and each shard's worker
+    reads only its own sources' (`planning.load_repeats`).
 
     `fingerprints` are staged line_index rows of the files about to be processed;
     `gone_paths` are raw files whose documents this run replaces or deletes (or a Parquet file
@@ -109,8 +107,7 @@ def repeat_plan(
         )
         con.execute(f"CREATE TEMP TABLE new_rep AS {repeated.format(f'{kept} UNION ALL SELECT * FROM fresh')}")
         # Only the lines of the documents that leave or arrive can start or stop being repeats:
-        # counted before the run for those alone, not for the whole index again (at 1 GB, 3.5 M
-        # lines counted twice took 1.1 s of 2.2).
+        # counted before the run for those alone, not for the whole index again.
         con.execute("CREATE TEMP TABLE touched AS SELECT source_id, line_hash FROM old_index "
                     "WHERE version_id IN (SELECT version_id FROM gone) UNION SELECT source_id, line_hash FROM fresh")
         con.execute("CREATE TEMP TABLE old_rep AS " + repeated.format(
