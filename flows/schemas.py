@@ -137,9 +137,9 @@ def table(name: str) -> TableSchema:
 
 
 def markdown_reference() -> str:
-    """The table reference of README.md (and of release dataset cards), from the contracts."""
+    """The table reference of docs/tables.md (and of release dataset cards), from the contracts."""
     lines = [f"Schema version {schema_version()}. Generated from `schemas/` by "
-             "`python -m flows.schemas`; a test keeps README.md in step.", ""]
+             "`python -m flows.schemas`; a test keeps docs/tables.md in step.", ""]
     for contract in tables().values():
         lines += [f"### `{contract.name}`", "", contract.description, "",
                   "| column | type | null | description |", "| --- | --- | --- | --- |"]

@@ -100,7 +100,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def sample_warehouse(tmp_path_factory) -> Path:
     """raw/sample built once (per xdist worker) into a warehouse that tests only read: the
-    sample build the README's cookbook shows."""
+    sample build docs/cookbook.md shows."""
     wh = tmp_path_factory.mktemp("sample-build") / "wh"
     corpus("run", str(SAMPLE), "--warehouse", str(wh))
     return wh

@@ -1,4 +1,4 @@
-"""Every cookbook query runs on the sample build, and README.md shows what it prints."""
+"""Every cookbook query runs on the sample build, and docs/cookbook.md shows what it prints."""
 
 import pytest
 
@@ -20,9 +20,9 @@ def test_every_recipe_runs_and_returns_rows(sample_warehouse, recipe):
 
 
 def test_the_readme_shows_what_the_queries_print(sample_warehouse):
-    readme = (ROOT / "README.md").read_text()
-    expected = cookbook.replace_section(readme, cookbook.markdown(Warehouse(sample_warehouse)))
-    assert readme == expected, "run: python -m flows.cookbook WAREHOUSE (a build of raw/sample)"
+    page = (ROOT / "docs" / "cookbook.md").read_text()
+    expected = cookbook.replace_section(page, cookbook.markdown(Warehouse(sample_warehouse)))
+    assert page == expected, "run: python -m flows.interface.cookbook WAREHOUSE (a build of raw/sample)"
 
 
 def test_recipes_are_read_from_name_lines():

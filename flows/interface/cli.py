@@ -132,7 +132,7 @@ def serve(raw_dir: Path, wh: warehouse.Warehouse, cron: str | None, interval: fl
           scheduler_timeout: float, collection: str | None) -> None:
     """Serve the build flow as a Prefect deployment on a schedule (runs until stopped).
 
-    Point PREFECT_API_URL at a Prefect server first (see README, Scheduled runs); runs then
+    Point PREFECT_API_URL at a Prefect server first (see docs/operations.md); runs then
     appear in its UI. Without it, a temporary server lives as long as this command. Exits with
     an error if the server's scheduler does not schedule the first run within
     --scheduler-timeout seconds. At most one run at a time; overlapping ones are cancelled.

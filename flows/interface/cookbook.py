@@ -1,8 +1,8 @@
 """The cookbook: queries.sql (package data) run against a warehouse and shown with its output.
 
 Takes the queries file (each query after a `-- name: Title` line, its other comment lines as
-its explanation) and a warehouse; gives the Markdown of README.md's cookbook section.
-`python -m flows.cookbook WAREHOUSE` rewrites that section from a sample build (`make demo`).
+its explanation) and a warehouse; gives the Markdown of docs/cookbook.md's generated section.
+`python -m flows.interface.cookbook WAREHOUSE` rewrites that section from a sample build (`make demo`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from flows.interface.common import render_table
 from flows.warehouse import Warehouse, query
 
-ROOT = Path(__file__).resolve().parent.parent
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "cookbook.md"  # in a checkout
 QUERIES = Path(__file__).with_name("queries.sql")
 BEGIN, END = "<!-- cookbook:begin -->", "<!-- cookbook:end -->"
 
@@ -53,5 +53,4 @@ def replace_section(readme: str, section: str) -> str:
 
 
 if __name__ == "__main__":
-    readme = ROOT / "README.md"
-    readme.write_text(replace_section(readme.read_text(), markdown(Warehouse(Path(sys.argv[1])))))
+    PAGE.write_text(replace_section(PAGE.read_text(), markdown(Warehouse(Path(sys.argv[1])))))
