@@ -35,6 +35,16 @@ _CHILD = r'''
 import hashlib, json, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
+# The revision's own files only: an editable install's finder would map package data (such as
+# flows.contracts) to the working tree.
+sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+import importlib.util
+contracts = Path(sys.argv[1]) / "schemas"
+if (contracts / "__init__.py").exists():  # installed as flows.contracts: the revision's own
+    spec = importlib.util.spec_from_file_location("flows.contracts", contracts / "__init__.py",
+                                                  submodule_search_locations=[str(contracts)])
+    sys.modules["flows.contracts"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules["flows.contracts"])
 import pyarrow.parquet as pq
 try:
     from flows.run import planning, shards

@@ -11,11 +11,21 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 
 import pyarrow as pa
 
-# schemas/ at the repository's top, installed as the package data `flows.contracts` (pyproject.toml).
-SCHEMA_DIR = files("flows.contracts")
+def _schema_dir():
+    """schemas/ beside the package in a source tree (a checkout, or a revision exported on its
+    own by benchmarks/compare.py); else the installed package data `flows.contracts`
+    (pyproject.toml maps schemas/ there)."""
+    beside = Path(__file__).resolve().parent.parent / "schemas"
+    if (beside / "dataset.toml").is_file() and (beside / "__init__.py").is_file():
+        return beside
+    return files("flows.contracts")
+
+
+SCHEMA_DIR = _schema_dir()
 
 # One small type vocabulary for the contract, mapped to both engines.
 _ARROW_TYPES = {

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 from flows.stages.ingest import inventory
@@ -5,7 +6,7 @@ from flows.stages.document import identity_url, process_file
 from flows.stages.version import pipeline_version
 from flows.run.shards import process_shard
 from flows.stages.records import DocMeta, RawFile, sha256_hex, stable_id, version_id
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, corpus
 
 
 def _raw(path: str, data: bytes) -> RawFile:
@@ -134,3 +135,38 @@ def test_a_shard_staged_in_arrow_parts_equals_its_rows_sorted_at_once(tmp_path, 
         shards.process_shard(SAMPLE, found.files, sources, {}, staging, 0)
         for name in shards.DOCUMENT_TABLES:
             assert pq.read_table(shards.shard_file(staging, name, 0)).equals(whole[name]), (every, name)
+
+
+ARTICLE = [
+    "Flood waters rise in the valley",
+    "The river rose by two metres overnight, and older residents said they had not seen it this high since 1998.",
+    "Engineers from the county council spent the morning checking the flood walls along the east bank.",
+    "By noon the bridge was closed to traffic, and the school on the far side sent its pupils home early.",
+    "The forecast for the weekend is no better, and residents near the river were asked to move valuables upstairs.",
+    "A spokesman for the fire service said crews had pumped water out of more than forty homes since Tuesday.",
+]
+FOOTER = "Follow the Valley Courier on social media for the latest local news."
+
+
+def test_versions_of_one_article_keep_every_sentence_and_a_shared_footer_still_goes(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "news").mkdir(parents=True)
+    for n in range(1, 4):  # three scrapes of one article, each with a different last line
+        (raw / "news" / f"flood-v{n}.txt").write_text("\n\n".join([*ARTICLE, f"Updated version {n} of this page.", FOOTER]))
+    for name, lines in [("budget", ["Council sets its budget", "The council agreed a budget of four million pounds for the coming year on Monday.",
+                                    "Councillors argued for three hours before the vote, which passed by twelve to nine."]),
+                        ("fair", ["The summer fair returns", "The summer fair returns to the green on Saturday with music, food and a dog show.",
+                                  "Organisers expect more than two thousand visitors if the weather holds."])]:
+        (raw / "news" / f"{name}.txt").write_text("\n\n".join([*lines, FOOTER]))
+    wh = tmp_path / "wh"
+    corpus("run", str(raw), "--warehouse", str(wh))
+    removed = corpus("sql", "--warehouse", str(wh), "--format", "csv",
+                     "SELECT raw_path, rule, text FROM removed JOIN documents USING (version_id) ORDER BY ALL")
+    assert removed == "raw_path,rule,text\n" + "".join(
+        f"news/{name}.txt,repeat.cross_document,{FOOTER}\n" for name in ["budget", "fair", "flood-v1", "flood-v2", "flood-v3"])
+    for n in range(1, 4):
+        (found,) = json.loads(corpus(
+            "sql", "--warehouse", str(wh), "--format", "json",
+            f"SELECT list(text ORDER BY char_start) AS t FROM sentences JOIN documents USING (version_id) "
+            f"WHERE raw_path = 'news/flood-v{n}.txt'"))
+        assert found["t"] == [*ARTICLE, f"Updated version {n} of this page."]

@@ -33,3 +33,8 @@ def test_corpus_rules_lists_the_reject_kinds():
     listed = json.loads(corpus("rules", "--rejects", "--format", "json"))
     assert [k["kind"] for k in listed] == sorted(reject_kinds())
     assert {"kind": "empty", "description": "0 bytes, or only whitespace"} in listed
+
+
+def test_corpus_rules_lists_the_boilerplate_classifier():
+    listed = {r["rule"]: r["description"] for r in json.loads(corpus("rules", "--format", "json"))}
+    assert listed["boilerplate.line"].startswith("A body line the boilerplate classifier")

@@ -95,6 +95,20 @@ def test_schema_mismatch_fails_before_anything_is_committed(tmp_path, monkeypatc
         con.close()
 
 
+def test_a_nullable_column_a_minor_schema_version_appends_is_added_in_the_run(tmp_path, monkeypatch):
+    wh = Warehouse(tmp_path / "wh")
+    contract = schemas.table("sources")
+    appended = schemas.Column("homepage_title", "string", True, "a column the next minor version adds")
+    publish.publish(wh, _stage(tmp_path, "a.txt", "A sentence."), ["a.txt"], [SourceInfo("src")], _row("r1"))
+    monkeypatch.setitem(schemas.tables(), "sources", schemas.TableSchema(
+        "sources", contract.description, (*contract.columns, appended), contract.sort_by))
+    publish.publish(wh, _stage(tmp_path, "b.txt", "Another sentence.", shard=2), ["b.txt"], [SourceInfo("src")], _row("r2"))
+    columns, rows = warehouse.query(wh, "SELECT source_id, homepage_title FROM sources")
+    assert (columns, rows) == (["source_id", "homepage_title"], [("src", None)])
+    columns, rows = warehouse.query(wh, "SELECT * FROM sources", 1)  # the snapshot before keeps its columns
+    assert "homepage_title" not in columns
+
+
 def test_reading_a_missing_warehouse_is_a_clear_error(tmp_path):
     with pytest.raises(WarehouseError, match="no warehouse at"):
         Warehouse(tmp_path / "none").connect()

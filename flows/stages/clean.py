@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import xxhash
 
+from flows.stages import boilerplate
 from flows.stages.records import Block, Cleaned, Edit, RemovedLine
 from flows.stages.repair import fix_encoding, normalise, changed_chars, split_glued_words
 from flows.stages.rules import line_rules, rules, structure_pattern
@@ -63,6 +64,7 @@ class _Line:
     text: str
     section: str = "body"
     rule: str | None = None  # set when the line is removed
+    score: float | None = None  # the boilerplate classifier's P(content), when it removed the line
     comment_author: str | None = None
     index_hash: int = 0  # line_hash of the line before ftfy, as in the line_index table
 
@@ -177,6 +179,29 @@ def _mark_repeats(doc: _Document, source_repeats: Set[int]) -> None:
         previous = line
 
 
+def _remove_boilerplate(doc: _Document) -> None:
+    """Body lines the boilerplate classifier scores below its threshold are site chrome.
+    It reads every non-blank line of the page (its context); comments, captions and lines
+    already removed keep their decision. A short document is left alone: the model knows
+    pages, and a text of a few lines carries no menus to learn from."""
+    spec = rules()["boilerplate"]
+    if not spec["enabled"] or len(doc.lines) < spec["min_lines"]:
+        return
+    short = sum(1 for ln in doc.kept() if ln.section == "body" and len(ln.text.split()) <= spec["short_words"])
+    if short < spec["min_short_lines"]:
+        return  # no menus or link lists left to find: the rules took the page's chrome
+    cut = boilerplate.threshold()
+    for line, score in zip(doc.lines, boilerplate.content_probabilities([ln.text for ln in doc.lines])):
+        if line.rule is None and line.section == "body" and score < cut and not _is_prose(line.text, spec):
+            line.rule, line.score = "boilerplate.line", score
+
+
+def _is_prose(text: str, spec: dict) -> bool:
+    """A line of several sentence-like words that ends a sentence: kept whatever its score, as
+    losing real text costs a researcher more than keeping a teaser or a notice."""
+    return len(text.split()) >= spec["prose_min_words"] and bool(_SENTENCE_END.search(text))
+
+
 def _is_title_like(text: str, max_chars: int) -> bool:
     return len(text) <= max_chars and not _SENTENCE_END.search(text)
 
@@ -271,6 +296,7 @@ def clean(text: str, source_name: str | None = None, source_repeats: Set[int] = 
     if comments_from_line is not None:
         _mark_comment_region(doc, comments_from_line)
     _mark_repeats(doc, source_repeats)
+    _remove_boilerplate(doc)
     _classify_structure(doc)
 
     bullet = structure_pattern("list_bullet")
@@ -300,7 +326,7 @@ def clean(text: str, source_name: str | None = None, source_repeats: Set[int] = 
     return Cleaned(
         clean_text="\n\n".join(pieces),
         blocks=blocks,
-        removed=[RemovedLine(ln.number, ln.number, ln.text, ln.rule) for ln in doc.lines if ln.rule],
+        removed=[RemovedLine(ln.number, ln.number, ln.text, ln.rule, ln.score) for ln in doc.lines if ln.rule],
         edits=sorted(edits, key=lambda e: e.line_number),
         metadata=metadata,
         line_hashes=hashes,

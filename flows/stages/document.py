@@ -150,7 +150,7 @@ def process_document(
         })
     for removed in cleaned.removed:
         rows.removed.append({**keys, "line_start": removed.line_start, "line_end": removed.line_end,
-                             "text": removed.text, "rule": removed.rule})
+                             "text": removed.text, "rule": removed.rule, "score": removed.score})
     for edit in cleaned.edits:
         rows.edits.append({**keys, "line_number": edit.line_number, "rule": edit.rule,
                            "before": edit.before, "after": edit.after})

@@ -113,6 +113,7 @@ class RemovedLine:
     line_end: int
     text: str
     rule: str
+    score: float | None = None  # the boilerplate classifier's P(content), for its removals
 
 
 @dataclass(frozen=True)

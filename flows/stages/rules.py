@@ -25,6 +25,7 @@ STRUCTURAL_RULES = {
     "comment.spam": "A short comment matching [comments] spam_pattern, and its attribution line",
     "repeat.cross_document": "A line found in at least [structure] cross_document_min_docs documents of the same source: site chrome",
     "chrome.site_name": "A line that is just the source's name (blog or site title), as given in the sidecar",
+    "boilerplate.line": "A body line the boilerplate classifier (flows/stages/boilerplate.py) scores as site chrome: removed.score, its probability of content, is below the model's threshold",
 }
 
 

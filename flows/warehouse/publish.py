@@ -36,7 +36,9 @@ def is_transient(exc: BaseException | None) -> bool:
 
 
 def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create missing tables from schemas/; refuse to write into a table that differs."""
+    """Create missing tables from schemas/; add the nullable columns a minor schema version
+    appended to a table (in the run's own transaction); refuse to write into a table that
+    differs otherwise."""
     present = existing_tables(con)
     for name, contract in schemas.tables().items():
         if name not in present:
@@ -51,7 +53,13 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
             "WHERE database_name = ? AND table_name = ? ORDER BY column_index",
             [LAKE, name],
         ).fetchall()
-        if [(c, t) for c, t in actual] != contract.duckdb_columns():
+        expected = contract.duckdb_columns()
+        appended = contract.columns[len(actual):]
+        if [(c, t) for c, t in actual] == expected[: len(actual)] and all(c.nullable for c in appended):
+            for (col, sql_type) in expected[len(actual):]:
+                con.execute(f"ALTER TABLE {name} ADD COLUMN {col} {sql_type}")
+            continue
+        if [(c, t) for c, t in actual] != expected:
             raise schemas.SchemaError(
                 f"warehouse table {name} has columns {actual}, schemas/{name}.toml says "
                 f"{contract.duckdb_columns()}: migrate the warehouse or use a new one"

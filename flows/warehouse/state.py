@@ -66,9 +66,33 @@ def known_files(con: duckdb.DuckDBPyConnection, name: str, collection: str | Non
 REPEATS_MEMORY_LIMIT = "100MB"
 
 
+def _near_duplicate_clusters(con: duckdb.DuckDBPyConnection, index: str, out: str, bands: int, rows: int) -> None:
+    """Create temp table `out` (version_id, cluster): documents of `index` (a relation of
+    line_index rows) that share a MinHash band of their line hashes with one another, directly
+    or through others of the same source, get one cluster, the least version_id among them."""
+    con.execute(f"""CREATE TEMP TABLE {out}_bands AS
+        WITH sig AS (SELECT version_id, source_id, s.i AS seed, min(hash(line_hash, s.i)) AS m
+                     FROM (SELECT DISTINCT version_id, source_id, line_hash FROM {index}), range({bands * rows}) s(i)
+                     GROUP BY ALL)
+        SELECT version_id, source_id, hash(seed // {rows}, list(m ORDER BY seed)) AS band
+        FROM sig GROUP BY version_id, source_id, seed // {rows}""")
+    con.execute(f"CREATE TEMP TABLE {out} AS SELECT DISTINCT version_id, version_id AS cluster FROM {out}_bands")
+    for _ in range(16):  # label propagation: each round joins clusters one band further apart
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {out}_next AS
+            WITH band_min AS (SELECT source_id, band, min(cluster) AS cluster
+                              FROM {out}_bands JOIN {out} USING (version_id) GROUP BY ALL)
+            SELECT b.version_id, min(m.cluster) AS cluster
+            FROM {out}_bands b JOIN band_min m USING (source_id, band) GROUP BY b.version_id""")
+        changed = con.execute(f"SELECT count(*) FROM {out}_next n JOIN {out} o USING (version_id) "
+                              "WHERE n.cluster <> o.cluster").fetchone()[0]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM {out}_next")
+        if not changed:
+            break
+
+
 def repeat_plan(
     wh: Warehouse, fingerprints: list[Path], gone_paths: list[str] | Path, min_docs: int,
-    out: Path, collection: str | None = None,
+    out: Path, collection: str | None = None, bands: int = 6, rows: int = 5,
 ) -> tuple[int, list[str]]:
     """Write to `out` (Parquet: source_id, line_hash, sorted) the lines repeated across a
     source's distinct documents after this run; give their number and the unchanged files whose
@@ -80,6 +104,8 @@ def repeat_plan(
     `gone_paths` are raw files whose documents this run replaces or deletes (or a Parquet file
     of them, see `warehouse.temp_list`). Repeats are counted
     within the collection, so its rows do not depend on when other collections commit.
+    Near-duplicate documents (`bands` x `rows` MinHash, see `_near_duplicate_clusters`) count
+    once: versions of one page do not make its own lines repeats.
     """
     with wh.capped_connection(lake=True, limit=REPEATS_MEMORY_LIMIT) as con:
         if not (wh.exists() and "line_index" in existing_tables(con)):
@@ -101,17 +127,23 @@ def repeat_plan(
             else "old_index WHERE false"
         ))
         kept = "SELECT * FROM old_index WHERE version_id NOT IN (SELECT version_id FROM gone)"
-        repeated = (
-            "SELECT source_id, line_hash FROM ({}) GROUP BY source_id, line_hash "
-            f"HAVING count(DISTINCT text_sha256) >= {int(min_docs)}"  # duplicate documents count once
+        con.execute(f"CREATE TEMP TABLE new_index AS {kept} UNION ALL SELECT * FROM fresh")
+        _near_duplicate_clusters(con, "old_index", "old_clusters", bands, rows)
+        _near_duplicate_clusters(con, "new_index", "new_clusters", bands, rows)
+        repeated = (  # identical and near-duplicate documents count once
+            "SELECT source_id, line_hash FROM ({}) i JOIN {} c USING (version_id) GROUP BY source_id, line_hash "
+            f"HAVING count(DISTINCT c.cluster) >= {int(min_docs)}"
         )
-        con.execute(f"CREATE TEMP TABLE new_rep AS {repeated.format(f'{kept} UNION ALL SELECT * FROM fresh')}")
-        # Only the lines of the documents that leave or arrive can start or stop being repeats:
-        # counted before the run for those alone, not for the whole index again.
+        con.execute(f"CREATE TEMP TABLE new_rep AS {repeated.format('SELECT * FROM new_index', 'new_clusters')}")
+        # Only the lines of the documents that leave, arrive or change cluster can start or stop
+        # being repeats: counted before the run for those alone, not for the whole index again.
         con.execute("CREATE TEMP TABLE touched AS SELECT source_id, line_hash FROM old_index "
-                    "WHERE version_id IN (SELECT version_id FROM gone) UNION SELECT source_id, line_hash FROM fresh")
+                    "WHERE version_id IN (SELECT version_id FROM gone) "
+                    "OR version_id IN (SELECT version_id FROM old_clusters o JOIN new_clusters n USING (version_id) "
+                    "                  WHERE o.cluster <> n.cluster) "
+                    "UNION SELECT source_id, line_hash FROM fresh")
         con.execute("CREATE TEMP TABLE old_rep AS " + repeated.format(
-            "SELECT * FROM old_index SEMI JOIN touched USING (source_id, line_hash)"))
+            "SELECT * FROM old_index SEMI JOIN touched USING (source_id, line_hash)", "old_clusters"))
         con.execute(f"COPY (SELECT source_id, line_hash FROM new_rep ORDER BY ALL) TO {quote(str(out))} (FORMAT parquet)")
         n_repeats = con.execute("SELECT count(*) FROM new_rep").fetchone()[0]
         affected = con.execute(

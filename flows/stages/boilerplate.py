@@ -1,0 +1,214 @@
+"""Boilerplate: a general line classifier for site chrome in scraped text, on any site.
+
+Takes the non-blank lines of one document (as `clean` reads them); gives each line the
+probability that it is content. Signals that carry across sites, as in jusText, Boilerpipe
+and the C4 rules: the line's length in words, its share of stop words (the most common words
+of ten languages), terminal punctuation, title-case and capitals, digits and separators, its
+position in the page, and its neighbourhood: runs of short lines (menus, link lists) and the
+lines around it. Two small gradient-boosted tree ensembles, the second reading the first's
+probabilities of the neighbours (context smoothing: a short line between two paragraphs is
+content, one inside a run of menu items is not). The trees are data (boilerplate_model.json),
+fitted by `python benchmarks/train_boilerplate.py` on dragnet's train split; inference is a
+few NumPy operations over all trees and lines at once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import wordfreq
+
+MODEL_PATH = Path(__file__).with_name("boilerplate_model.json")
+STOP_LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl", "sv", "pl", "ru")
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+_TOKEN = re.compile(r"\S+")
+_TERMINAL = re.compile(r"[.!?…:;\"'”’»)]\s*$")
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)]*\s*$")
+_SEPARATORS = re.compile(r"[|»«·•›‹/\\>]")
+_LINKISH = re.compile(r"https?://|www\.|\.com\b|@\w")
+_DIGIT = re.compile(r"\d")
+_CLOCK = re.compile(r"\b\d{1,2}[:.]\d\d\s*(?:[ap]\.?m\.?|[AP]M)?\b|\b(?:19|20)\d\d\b")
+_PUNCTUATION = re.compile(r"[^\w\s]")
+_SHORT_WORDS = 4  # a line of at most this many words is "short" (menu items, labels)
+WINDOW = 3  # lines either side that the context features read
+_HEAD_CHARS = 160  # the characters of a line its word shares are read from
+_SURE = 0.7  # a first probability this high marks a line of the page's content
+_LONG_LOG_WORDS = math.log1p(10)  # a line of ten words or more, ending a sentence, is prose
+
+
+@cache
+def stop_words() -> frozenset[str]:
+    """The 100 most common words of each of STOP_LANGUAGES (wordfreq), lower-cased."""
+    return frozenset(w for lang in STOP_LANGUAGES for w in wordfreq.top_n_list(lang, 100))
+
+
+def _line_features(text: str) -> list[float]:
+    # Shares of words are read from the line's head: a paragraph's first words say as much as
+    # all of them, and a long line then costs what a short one does.
+    head = text[:_HEAD_CHARS]
+    words = _WORD.findall(head)
+    n_words = len(words) if len(text) <= _HEAD_CHARS else max(len(words), text.count(" ") + 1)
+    n_tokens = max(text.count(" ") + 1, 1)
+    n_stop = sum(map(stop_words().__contains__, _WORD.findall(head.lower())))
+    titled = sum(map(str.isupper, (w[0] for w in words)))
+    letters = sum(map(len, words))  # letters of the words (and their apostrophes)
+    return [
+        math.log1p(n_words),
+        math.log1p(len(text)),
+        n_stop / len(words) if words else 0.0,
+        1.0 if _TERMINAL.search(text) else 0.0,
+        1.0 if _SENTENCE_END.search(text) else 0.0,
+        titled / len(words) if words else 0.0,
+        1.0 if words and head.upper() == head else 0.0,
+        min(letters / len(head), 1.0),
+        len(_DIGIT.findall(head)) / len(head),
+        min(len(_SEPARATORS.findall(head)), 5) / 5,
+        1.0 if _LINKISH.search(head) else 0.0,
+        text.count(",") / n_tokens,
+        1.0 if n_words <= _SHORT_WORDS else 0.0,
+        1.0 if _CLOCK.search(head) else 0.0,
+        len(_PUNCTUATION.findall(head)) / len(head),
+    ]
+
+
+N_LINE_FEATURES = 15
+
+
+def features(lines: list[str]) -> list[list[float]]:
+    """The first model's features of every line: its own, its neighbours' summaries, its place."""
+    own = [_line_features(text) for text in lines]
+    short = [f[12] for f in own]
+    n = len(lines)
+    # The run of consecutive short lines each line belongs to (0 for a long line).
+    run = [0] * n
+    i = 0
+    while i < n:
+        j = i
+        while j < n and short[j]:
+            j += 1
+        for k in range(i, j):
+            run[k] = j - i
+        i = max(j, i + 1)
+    # The page's main region: from its first to its last long sentence-like line.
+    long_lines = [i for i, f in enumerate(own) if f[0] >= _LONG_LOG_WORDS and f[4]]
+    first_long, last_long = (long_lines[0], long_lines[-1]) if long_lines else (n, -1)
+    words = [math.expm1(f[0]) for f in own]
+    total_words = sum(words) or 1.0
+    most_words = max(words) or 1.0
+    nearest = [n] * n  # lines to the nearest long line
+    for i in long_lines:
+        for j in range(max(0, i - 8), min(n, i + 9)):
+            nearest[j] = min(nearest[j], abs(i - j))
+    before_words = 0.0
+    copies: dict[str, int] = {}
+    for text in lines:
+        copies[text.casefold()] = copies.get(text.casefold(), 0) + 1
+    rows = []
+    for i in range(n):
+        window = [own[j] for j in range(max(0, i - WINDOW), min(n, i + WINDOW + 1)) if j != i]
+        wide = range(max(0, i - 2 * WINDOW), min(n, i + 2 * WINDOW + 1))
+        before = own[i - 1] if i else [0.0] * N_LINE_FEATURES
+        after = own[i + 1] if i + 1 < n else [0.0] * N_LINE_FEATURES
+        rows.append([
+            *own[i],
+            math.log1p(run[i]),
+            sum(f[12] for f in window) / len(window) if window else 1.0,
+            sum(f[0] for f in window) / len(window) if window else 0.0,
+            sum(f[2] for f in window) / len(window) if window else 0.0,
+            before[0], before[2], before[4],
+            after[0], after[2], after[4],
+            i / n,
+            1.0 if i < 3 else 0.0,
+            1.0 if n - i <= 3 else 0.0,
+            1.0 if first_long <= i <= last_long else 0.0,
+            math.log1p(min(nearest[i], 9)),
+            before_words / total_words,
+            words[i] / most_words,
+            math.log1p(sum(words[j] for j in wide)),
+            sum(1 for j in wide if own[j][0] >= _LONG_LOG_WORDS and own[j][4]) / len(wide),
+            min(copies[lines[i].casefold()] - 1, 3) / 3,
+        ])
+        before_words += words[i]
+    return rows
+
+
+def _context(first: list[float]) -> list[list[float]]:
+    """The second model's features: a line's first probability, its neighbours', and where it
+    lies against the page's likely content (the span of lines the first model is sure of)."""
+    n = len(first)
+    sure = [i for i, q in enumerate(first) if q >= _SURE]
+    start, end = (sure[0], sure[-1]) if sure else (n, -1)
+    nearest = [n] * n
+    for i in sure:
+        for j in range(max(0, i - 8), min(n, i + 9)):
+            nearest[j] = min(nearest[j], abs(i - j))
+    rows = []
+    for i in range(n):
+        def p(j: int) -> float:
+            return first[j] if 0 <= j < n else 0.5
+        window = [first[j] for j in range(max(0, i - WINDOW), min(n, i + WINDOW + 1)) if j != i]
+        wide = [first[j] for j in range(max(0, i - 3 * WINDOW), min(n, i + 3 * WINDOW + 1))]
+        rows.append([p(i), p(i - 1), p(i + 1), p(i - 2), p(i + 2),
+                     sum(window) / len(window) if window else 0.5,
+                     max(window) if window else 0.5, min(window) if window else 0.5,
+                     sum(wide) / len(wide),
+                     1.0 if start <= i <= end else 0.0,
+                     math.log1p(min(nearest[i], 9)),
+                     (i - start) / n if sure else -1.0, (end - i) / n if sure else -1.0])
+    return rows
+
+
+class Forest:
+    """A gradient-boosted tree ensemble (binary, log-loss) as flat arrays: one row per tree,
+    one column per node; a node goes left when its feature is at most its threshold."""
+
+    def __init__(self, spec: dict) -> None:
+        self.baseline = float(spec["baseline"])
+        self.feature = np.asarray(spec["feature"], dtype=np.int64)
+        self.threshold = np.asarray(spec["threshold"], dtype=np.float64)
+        self.left = np.asarray(spec["left"], dtype=np.int64)
+        self.right = np.asarray(spec["right"], dtype=np.int64)
+        self.leaf = np.asarray(spec["leaf"], dtype=bool)
+        self.value = np.asarray(spec["value"], dtype=np.float64)
+        self.depth = int(spec["depth"])
+
+    def probabilities(self, rows: list[list[float]]) -> np.ndarray:
+        x = np.asarray(rows, dtype=np.float64)
+        trees = np.arange(self.feature.shape[0])[:, None]
+        lines = np.arange(x.shape[0])[None, :]
+        node = np.zeros((self.feature.shape[0], x.shape[0]), dtype=np.int64)
+        for _ in range(self.depth):
+            go_left = x[lines, self.feature[trees, node]] <= self.threshold[trees, node]
+            step = np.where(go_left, self.left[trees, node], self.right[trees, node])
+            node = np.where(self.leaf[trees, node], node, step)
+        raw = self.baseline + self.value[trees, node].sum(axis=0)
+        return 1.0 / (1.0 + np.exp(-np.clip(raw, -30.0, 30.0)))
+
+
+@cache
+def model() -> dict:
+    return json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+
+
+@cache
+def _forests() -> tuple[Forest, Forest]:
+    return Forest(model()["lines"]), Forest(model()["context"])
+
+
+def content_probabilities(lines: list[str], forests: tuple[Forest, Forest] | None = None) -> list[float]:
+    """P(content) of every line, rounded so that the same lines give the same bytes everywhere."""
+    if not lines:
+        return []
+    first_forest, context_forest = forests or _forests()
+    first = [float(p) for p in first_forest.probabilities(features(lines))]
+    return [round(float(p), 4) for p in context_forest.probabilities(_context(first))]
+
+
+def threshold() -> float:
+    """Lines whose probability of content is below this are boilerplate."""
+    return float(model()["threshold"])
