@@ -37,3 +37,15 @@ def test_the_report_is_one_self_contained_page(sample_warehouse, tmp_path):
     # XML namespace names are names, not fetched.
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//|url\((?!#)", page)
     assert "1,358" in page
+
+
+def test_a_label_that_looks_like_tex_is_drawn_as_text(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "$\\nosuchcommand$").mkdir(parents=True)
+    (raw / "$\\nosuchcommand$" / "a.txt").write_text("A document from an oddly named folder. It has two sentences.")
+    wh = tmp_path / "wh"
+    corpus("run", str(raw), "--warehouse", str(wh))
+    with Warehouse(wh).connect() as con:
+        svgs = charts.charts(con)
+    assert "$\\nosuchcommand$" in svgs["sources"]
+    assert "wrote" in corpus("report", str(tmp_path / "report.html"), "--warehouse", str(wh))

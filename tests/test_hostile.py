@@ -275,6 +275,8 @@ def test_an_unreadable_file_or_folder_is_a_reject_and_the_others_load(tmp_path, 
 @pytest.mark.parametrize("args, message", [
     (["release", "../../evil", "--warehouse", "{wh}"], "is not MAJOR.MINOR.PATCH"),
     (["release", "1.0.0/../../x", "--warehouse", "{wh}"], "is not MAJOR.MINOR.PATCH"),
+    (["release", "1.0.0\n", "--warehouse", "{wh}"], "is not MAJOR.MINOR.PATCH"),  # `$` matched before a newline
+    (["release", "1\u0661.0.0", "--warehouse", "{wh}"], "is not MAJOR.MINOR.PATCH"),  # an Arabic-Indic digit
     (["sql", "--at", "../1", "--warehouse", "{wh}", "SELECT 1"], "--at takes a snapshot number or a release version"),
     (["download", "http://127.0.0.1:9/", "../x", "{dest}"], "is not MAJOR.MINOR.PATCH"),
 ])

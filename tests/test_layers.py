@@ -151,3 +151,19 @@ def test_comments_give_reasons_not_measurement_history():
     lines = [line for source in sources().values() for line in figure_lines(source)]
     assert len(lines) <= 15, "\n".join(lines)
     assert figure_lines("x = 1  # took 1.05 s at 1 GB\n") == ["# took 1.05 s at 1 GB"]
+
+
+def test_every_data_file_of_the_package_is_declared_package_data():
+    # A wheel holds only what pyproject.toml declares (scripts/check-wheel installs one).
+    import fnmatch
+    import tomllib
+
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {name: ROOT / setup.get("package-dir", {}).get(name, name.replace(".", "/")) for name in setup["packages"]}
+    undeclared = [
+        str(path.relative_to(ROOT))
+        for name, folder in folders.items() for path in folder.iterdir()
+        if path.is_file() and path.suffix not in (".py", ".pyc")
+        and not any(fnmatch.fnmatch(path.name, glob) for glob in setup["package-data"].get(name, []))
+    ]
+    assert undeclared == []

@@ -21,6 +21,12 @@ def test_a_piped_query_runs_in_the_duckdb_cli(sample_warehouse):
     assert result.stdout.split() == ["n", "1358", "d", "11"]
 
 
+def test_duckdb_flags_that_look_like_ours_reach_duckdb(sample_warehouse):
+    # -header starts with -h, which corpus's other commands take for --help.
+    assert _shell(sample_warehouse, "SELECT 1 AS x;", "-noheader").stdout.split() == ["1"]
+    assert _shell(sample_warehouse, "SELECT 1 AS x;", "-header").stdout.split() == ["x", "1"]
+
+
 def test_the_shell_cannot_write(sample_warehouse):
     result = _shell(sample_warehouse, "DELETE FROM lake.sentences;")
     assert "read-only" in (result.stdout + result.stderr).lower()

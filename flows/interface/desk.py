@@ -15,7 +15,7 @@ from flows import warehouse
 from flows.interface.common import emit, fail, format_option, warehouse_options
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
+@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]})
 @warehouse_options
 @click.option("--at", "at", type=int, default=None, help="Open snapshot N instead of the latest.")
 @click.option("--print-init", is_flag=True, help="Print the init script (for `duckdb -init FILE`) and exit.")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # connections come from flows.warehouse
     import duckdb
 
 SVG_STYLE = {"svg.hashsalt": "corpus-pipeline", "svg.fonttype": "none", "font.size": 9,
+             "text.parse_math": False,  # labels are data: a source named $...$ is text, not TeX
              "axes.spines.top": False, "axes.spines.right": False}
 BAR_COLOUR, SECOND_COLOUR = "#3b6ea5", "#e0a030"
 TOP = 15  # categories shown before the rest are summed as "other"

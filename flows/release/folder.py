@@ -34,7 +34,9 @@ from flows.stages.records import sha256_hex
 
 RELEASE_TABLES = ("documents", "sentences", "removed", "edits", "rejects", "files", "sources", "runs")
 ROW_GROUP_ROWS = 100_000
-_VERSION = re.compile(r"^(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})$")
+# ASCII digits only (\d takes any script's) and the whole string (fullmatch: `$` alone also
+# matches before a final newline).
+_VERSION = re.compile(r"(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})")
 _BUMPS = ("patch", "minor", "major")
 
 
@@ -43,7 +45,7 @@ class ReleaseError(ValueError):
 
 
 def parse_version(version: str) -> tuple[int, int, int]:
-    match = _VERSION.match(version)
+    match = _VERSION.fullmatch(version)
     if not match:
         raise ReleaseError(f"version {version!r} is not MAJOR.MINOR.PATCH (e.g. 1.0.0)")
     return tuple(int(part) for part in match.groups())  # type: ignore[return-value]

@@ -26,7 +26,6 @@ import wordfreq
 MODEL_PATH = Path(__file__).with_name("boilerplate_model.json")
 STOP_LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl", "sv", "pl", "ru")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
-_TOKEN = re.compile(r"\S+")
 _TERMINAL = re.compile(r"[.!?…:;\"'”’»)]\s*$")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’»)]*\s*$")
 _SEPARATORS = re.compile(r"[|»«·•›‹/\\>]")
