@@ -1,3 +1,7 @@
+import json
+import os
+import subprocess
+import sys
 from contextlib import nullcontext
 
 import pytest
@@ -133,3 +137,61 @@ def test_only_the_first_max_chars_are_read(monkeypatch):
     settings = {**rules_module.rules(), "language": {**rules_module.rules()["language"], "max_chars": 300}}
     monkeypatch.setattr(language, "rules", lambda: settings)
     assert detect(text).code == "fr"
+
+
+def _corpus_process(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """A `corpus` command in a process of its own: the detector choice is per process."""
+    return subprocess.run([sys.executable, "-m", "flows", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+GERMAN = ("Das Wetter ist heute schön, und wir gehen nach dem Frühstück mit den Kindern an den Strand, "
+          "weil es endlich warm genug ist.")
+
+
+def test_split_with_langdetect_is_seeded_and_gives_the_same_output_twice(tmp_path):
+    text = tmp_path / "de.txt"
+    text.write_text(GERMAN)
+    first, second = (_corpus_process("split", "--no-clean", "--lang-detector", "langdetect", str(text)) for _ in range(2))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    (sentence,) = [json.loads(line) for line in first.stdout.splitlines()]
+    assert sentence["lang"] == "de" and 0.9 <= sentence["lang_prob"] <= 1.0
+
+
+def test_run_with_langdetect_is_deterministic_recorded_and_reprocessed_by_a_change(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "de.txt").write_text(GERMAN)
+    (raw / "en.txt").write_text("The weather is fine today, and after breakfast we are taking the children "
+                                "down to the beach because it is finally warm enough.")
+    dumps = []
+    for name in ("a", "b"):
+        wh = str(tmp_path / name)
+        assert _corpus_process("run", str(raw), "--warehouse", wh, "--lang-detector", "langdetect").returncode == 0
+        dumps.append(_corpus_process("sql", "--warehouse", wh, "--format", "csv",
+                                     "SELECT sentence_id, lang, lang_prob, text FROM sentences ORDER BY ALL").stdout)
+    assert dumps[0] == dumps[1] and ",de," in dumps[0] and ",en," in dumps[0]
+    wh = str(tmp_path / "a")
+    assert _corpus_process("run", str(raw), "--warehouse", wh).returncode == 0  # the default: fastText
+    runs = _corpus_process("sql", "--warehouse", wh, "--format", "csv",
+                           "SELECT lang_detector, n_changed FROM runs ORDER BY snapshot_id").stdout
+    assert runs == "lang_detector,n_changed\nlangdetect,0\nfasttext,2\n"
+    assert _corpus_process("release", "1.0.0", "--warehouse", wh).returncode == 0
+    card = (tmp_path / "a" / "releases" / "1.0.0" / "README.md").read_text()
+    assert "languages by fastText (lid.176) and langdetect (seeded)" in card
+
+
+def test_a_block_langdetect_cannot_read_inherits_the_document_language(monkeypatch):
+    from flows.stages import rules as stage_rules
+    from flows.stages.document import split_text
+
+    monkeypatch.setenv(stage_rules.DETECTOR_ENV, "langdetect")
+    stage_rules.rules.cache_clear()
+    try:  # langdetect strips URLs, then finds no features: a block of 40+ letters it cannot read
+        found = split_text(f"{GERMAN}\nhttp://www.example.com/a-long-path/with-many-letters/in-it/index.html",
+                           clean_first=False)
+    finally:
+        monkeypatch.delenv(stage_rules.DETECTOR_ENV)
+        stage_rules.rules.cache_clear()
+    assert [s["lang"] for s in found] == ["de", "de"]

@@ -19,7 +19,7 @@ def _document_row(**overrides):
 
 
 def test_every_table_has_described_columns_and_a_version():
-    assert schemas.schema_version() == "2.2.0"
+    assert schemas.schema_version() == "2.3.0"
     assert list(schemas.tables()) == ["documents", "sentences", "removed", "edits", "rejects", "files", "sources", "runs", "line_index"]
     for contract in schemas.tables().values():
         assert contract.columns and contract.sort_by

@@ -15,7 +15,7 @@ RUN_ROW = {
     "run_id": "r1", "started_at": None, "finished_at": None, "code_version": "0", "pipeline_version": "p",
     "schema_version": "1", "raw_dir": "raw", "n_files": 1, "n_new": 1, "n_changed": 0,
     "n_context_changed": 0, "n_unchanged": 0, "n_deleted": 0, "n_rejected": 0, "n_documents": 1, "n_sentences": 2,
-    "n_removed": 0, "seconds": 0.0, "stage_seconds": {},
+    "n_removed": 0, "seconds": 0.0, "stage_seconds": {}, "lang_detector": "fasttext",
 }
 
 

@@ -17,8 +17,8 @@ import click
 from flows.run import prefect_server
 from flows import warehouse
 from flows.interface import desk
-from flows.interface.common import (collection_option, emit, fail, format_option, printable, render_table,
-                                     warehouse_options)
+from flows.interface.common import (collection_option, emit, fail, format_option, lang_detector_option, printable,
+                                     render_table, warehouse_options)
 from flows.stages.ingest import RawDirError, check_raw_dir
 from flows.schemas import SchemaError
 
@@ -70,6 +70,7 @@ def main() -> None:
               help="Run the shard tasks on the Dask scheduler at ADDRESS (tcp://host:8786), or on a "
                    "LocalCluster of --workers processes with 'local'.")
 @collection_option
+@lang_detector_option
 def run(raw_dir: Path, wh: warehouse.Warehouse, shard_size: int, workers: int, dask_address: str | None,
         collection: str | None) -> None:
     """Run the pipeline on RAW_DIR (default: raw/) and commit one snapshot.
@@ -217,6 +218,7 @@ def versions(wh: warehouse.Warehouse, fmt: str) -> None:
 @main.command()
 @click.argument("source", type=click.File("rb"), default="-")
 @click.option("--no-clean", is_flag=True, help="Segment the text as given: every line is a body block.")
+@lang_detector_option
 @click.option("--jsonl", is_flag=True,
               help='Input is JSON Lines of {"id": ..., "text": ...}; print {"id": ..., "sentences": [...]} per line.')
 def split(source, no_clean: bool, jsonl: bool) -> None:

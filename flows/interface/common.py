@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import os
 import sys
 from datetime import date, datetime
 from decimal import Decimal
@@ -47,6 +48,24 @@ def warehouse_options(command):
 collection_option = click.option(
     "--collection", default=None, metavar="NAME",
     help="Write RAW_DIR as collection NAME of a shared warehouse (one per host or scrape).",
+)
+def _use_detector(context, parameter, value: str | None) -> str | None:
+    """--lang-detector: the rules' language detector for this process and the workers it starts."""
+    if value:
+        from flows.stages import rules as stage_rules
+        from flows.stages import version
+
+        os.environ[stage_rules.DETECTOR_ENV] = value
+        stage_rules.rules.cache_clear()
+        version.pipeline_version.cache_clear()
+    return value
+
+
+lang_detector_option = click.option(
+    "--lang-detector", type=click.Choice(["fasttext", "langdetect"]), default=None, expose_value=False,
+    callback=_use_detector, is_eager=True,
+    help="Language detector (default: rules.toml [language] detector, fasttext). Part of the pipeline "
+         "version: a change reprocesses the documents.",
 )
 format_option = click.option(
     "--format",

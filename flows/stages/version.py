@@ -15,6 +15,8 @@ import tomllib
 from functools import cache
 from pathlib import Path
 
+from flows.stages.rules import rules
+
 STAGES = Path(__file__).parent
 
 
@@ -35,17 +37,20 @@ def code_digest(source: str) -> str:
     return ast.dump(_DropDocstrings().visit(ast.parse(source)), include_attributes=False)
 
 
-def version_of(folder: Path) -> str:
-    """The pipeline version of a stage package in `folder` (its *.py files and rules.toml)."""
+def version_of(folder: Path, rules: dict | None = None) -> str:
+    """The pipeline version of a stage package in `folder`: its *.py files, and the rules in
+    force (`rules`, default: the values of its rules.toml)."""
     digest = hashlib.sha256()
     for path in sorted(folder.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + code_digest(path.read_text(encoding="utf-8")).encode() + b"\0")
-    rules = tomllib.loads((folder / "rules.toml").read_text(encoding="utf-8"))  # values, not comments
+    if rules is None:
+        rules = tomllib.loads((folder / "rules.toml").read_text(encoding="utf-8"))  # values, not comments
     digest.update(json.dumps(rules, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
 
 
 @cache
 def pipeline_version() -> str:
-    """The pipeline version of the installed stages (computed once per process)."""
-    return version_of(STAGES)
+    """The pipeline version of the installed stages and the rules in force, the language
+    detector included (computed once per process)."""
+    return version_of(STAGES, rules())
