@@ -154,3 +154,25 @@ def test_sql_at_a_release_version_queries_its_snapshot(released):
     assert "no release 9.9.9" in fails("sql", "--warehouse", str(wh), "--at", "9.9.9", "SELECT 1")
     assert "--at takes a snapshot number or a release version" in fails(
         "sql", "--warehouse", str(wh), "--at", "../x", "SELECT 1")
+
+
+def test_text_from_the_data_cannot_inject_markup_into_the_card_or_changelog(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "evil").mkdir(parents=True)
+    (raw / "evil" / "a.txt").write_text("A first document. It has two sentences.")
+    (raw / "_sources.toml").write_text(
+        '[sources.evil]\nname = "<img src=x onerror=alert(1)>\\n## Injected heading | cell"\n'
+        'notes = "<script>alert(2)</script>"\n')
+    wh = tmp_path / "wh"
+    corpus("run", str(raw), "--warehouse", str(wh))
+    corpus("release", "1.0.0", "--warehouse", str(wh))
+    (raw / "evil" / "#b| <i>.txt").write_text("A second document arrives. It is new.")
+    corpus("run", str(raw), "--warehouse", str(wh))
+    corpus("release", "1.1.0", "--warehouse", str(wh))
+    card = (wh / "releases" / "1.1.0" / "README.md").read_text()
+    changelog = (wh / "releases" / "1.1.0" / "CHANGELOG.md").read_text()
+    (row,) = [line for line in card.splitlines() if line.startswith("| evil |")]
+    assert row == ("| evil | &lt;img src=x onerror=alert(1)&gt; \\#\\# Injected heading \\| cell |  | 2 | "
+                   "&lt;script&gt;alert(2)&lt;/script&gt; |")
+    assert "<img" not in card and "<script" not in card and "\n## Injected" not in card
+    assert "- evil/\\#b\\| &lt;i&gt;.txt" in changelog.splitlines() and "<i>" not in changelog

@@ -6,7 +6,9 @@ Everything is derived from the data, the manifest and schemas/, so it never drif
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -38,9 +40,20 @@ def statistics(folder: Path) -> dict:
     }
 
 
+# Characters that make Markdown markup inside a line (HTML is escaped before these are).
+_MARKUP = re.compile(r"([\\`*\[\]|#~])")
+
+
+def md(value) -> str:
+    """Text from the data, safe in one Markdown line or table cell: one line, HTML escaped,
+    markup characters backslash-escaped; a title can neither break a table, start a heading
+    nor carry active HTML onto a page that renders the card."""
+    return _MARKUP.sub(r"\\\1", html.escape(" ".join(str(value).split()), quote=False))
+
+
 def _table(header: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(md(cell) for cell in row) + " |" for row in rows]
     return lines + [""]
 
 
@@ -163,7 +176,7 @@ def changelog(manifest: dict, previous: dict | None, changes: dict[str, list]) -
                    for _, detail in rows][:50]
         if changed:
             body += ["", "Documents added, removed or changed (first 50):", ""]
-            body += [f"- {path}" for path in changed]
+            body += [f"- {md(path)}" for path in changed]
     return "\n".join([f"# Changelog: {version}", "", *body, ""])
 
 
