@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import html
 import json
-import os
 import random
 import re
 import sys
@@ -114,33 +113,26 @@ def score(detect, items: list[tuple[str, str]]) -> dict:
             "ms_each": round(1000 * seconds / len(items), 3), "top_errors": dict(errors.most_common(5))}
 
 
-def pipeline_sentence(detector: str):
-    """The label `corpus split --no-clean --lang-detector DETECTOR` gives a one-line text."""
-    from flows.stages import rules as stage_rules
+def pipeline_sentence(text: str) -> str | None:
+    """The label `corpus split --no-clean` gives a one-line text."""
     from flows.stages.document import split_text
 
-    def label(text: str) -> str | None:
-        previous = os.environ.get(stage_rules.DETECTOR_ENV)
-        os.environ[stage_rules.DETECTOR_ENV] = detector
-        stage_rules.rules.cache_clear()
-        try:
-            found = split_text(text, clean_first=False)
-        finally:
-            os.environ.pop(stage_rules.DETECTOR_ENV) if previous is None else os.environ.update(
-                {stage_rules.DETECTOR_ENV: previous})
-            stage_rules.rules.cache_clear()
-        return found[0]["lang"] if found else None
-    return label
+    found = split_text(text, clean_first=False)
+    return found[0]["lang"] if found else None
 
 
 def langid_dev(corpora: Path) -> None:
-    """Accuracy per language on langid_dev (single UD dev sentences, 10 languages)."""
+    """Accuracy per language on langid_dev (single UD dev sentences, 10 languages), with each
+    `--lang-detector`."""
+    from flows.stages.rules import use_detector
+
     items = [(r["lang"], r["text"]) for r in map(json.loads, (corpora / "langid_dev" / "sentences.jsonl").open())]
-    for name, detect in [("pipeline, fasttext", pipeline_sentence("fasttext")),
-                         ("pipeline, langdetect", pipeline_sentence("langdetect"))]:
+    for detector in ("fasttext", "langdetect"):
+        use_detector(detector)
+        name = f"pipeline, {detector}"
         started, right, per = time.perf_counter(), 0, {}
         for code, text in items:
-            ok = detect(text) == code
+            ok = pipeline_sentence(text) == code
             right += ok
             total, good = per.get(code, (0, 0))
             per[code] = (total + 1, good + ok)

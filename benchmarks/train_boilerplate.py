@@ -106,6 +106,23 @@ def export(model: HistGradientBoostingClassifier) -> dict:
     }
 
 
+def fit_pages(pages: list[dict], rows: list[list[list[float]]], chosen) -> dict:
+    """The exported ensemble fitted on the rows (one list per page) of the pages `chosen`."""
+    return export(fit(stack([r for i in chosen for r in rows[i]]),
+                      np.asarray([l for i in chosen for l in pages[i]["labels"]], dtype=float),
+                      np.asarray([t for i in chosen for t in token_weights(pages[i]["lines"])], dtype=float)))
+
+
+def out_of_fold(pages: list[dict], rows: list[list[list[float]]]) -> list[list[float]]:
+    """Every page's probabilities from an ensemble fitted on the pages of the other folds."""
+    probs: list[list[float]] = [[] for _ in pages]
+    for fold in range(FOLDS):
+        forest = boilerplate.Forest(fit_pages(pages, rows, [i for i in range(len(pages)) if i % FOLDS != fold]))
+        for i in range(fold, len(pages), FOLDS):
+            probs[i] = [float(p) for p in forest.probabilities(rows[i])]
+    return probs
+
+
 def stack(rows: list[list[float]]) -> np.ndarray:
     return np.asarray(rows, dtype=float)
 
@@ -139,31 +156,14 @@ def main() -> None:
     args = parser.parse_args()
 
     train = pages(args.folder, "train")
+    everything = range(len(train))
     feats = [boilerplate.features(p["lines"]) for p in train]
-    labels = np.asarray([l for p in train for l in p["labels"]], dtype=float)
-    weights = np.asarray([t for p in train for t in token_weights(p["lines"])], dtype=float)
-    folds = [i % FOLDS for i in range(len(train))]
-    oof: list[list[float]] = [[] for _ in train]
-    for fold in range(FOLDS):
-        idx = [i for i in range(len(train)) if folds[i] != fold]
-        first = boilerplate.Forest(export(fit(stack([r for i in idx for r in feats[i]]),
-                                              np.asarray([l for i in idx for l in train[i]["labels"]], dtype=float),
-                                              np.asarray([t for i in idx for t in token_weights(train[i]["lines"])]))))
-        for i in range(len(train)):
-            if folds[i] == fold:
-                oof[i] = [float(p) for p in first.probabilities(feats[i])]
-    first_spec = export(fit(stack([r for f in feats for r in f]), labels, weights))
-    context_spec = export(fit(stack([r for o in oof for r in boilerplate._context(o)]), labels, weights))
+    first_spec = fit_pages(train, feats, everything)
+    context = [boilerplate._context(probs) for probs in out_of_fold(train, feats)]
+    context_spec = fit_pages(train, context, everything)
     # The threshold from out-of-fold probabilities of both stages, as unseen pages would give.
-    oof_second = []
-    for fold in range(FOLDS):
-        idx = [i for i in range(len(train)) if folds[i] != fold]
-        second = boilerplate.Forest(export(fit(stack([r for i in idx for r in boilerplate._context(oof[i])]),
-                                               np.asarray([l for i in idx for l in train[i]["labels"]], dtype=float),
-                                               np.asarray([t for i in idx for t in token_weights(train[i]["lines"])]))))
-        oof_second += [(i, [float(p) for p in second.probabilities(boilerplate._context(oof[i]))])
-                       for i in range(len(train)) if folds[i] == fold]
-    probs = [p for _, p in sorted(oof_second, key=lambda item: item[0])]
+    probs = out_of_fold(train, context)
+    labels = np.asarray([l for p in train for l in p["labels"]], dtype=float)
     scored = [(float(t), *macro_f1(train, probs, t)) for t in np.arange(0.05, 0.9, 0.01)]
     best = max((r for r in scored if r[2] >= MIN_RECALL), key=lambda r: r[0])
     model = {

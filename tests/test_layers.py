@@ -26,7 +26,7 @@ def layer(module: str) -> str:
     parts = module.split(".")
     if module == "flows.__main__":
         return "interface"
-    if len(parts) > 2 and parts[1] in MAY_IMPORT or (len(parts) == 2 and parts[1] in MAY_IMPORT):
+    if len(parts) >= 2 and parts[1] in MAY_IMPORT:
         return parts[1]
     return "base"
 
@@ -48,7 +48,7 @@ def imports(source: str, top_level_only: bool = False) -> list[str]:
     """Modules `source` imports (outside `if TYPE_CHECKING:` blocks), in order."""
     found = []
 
-    def visit(nodes, depth):
+    def visit(nodes):
         for node in nodes:
             if isinstance(node, ast.If) and _is_type_checking(node):
                 continue
@@ -58,9 +58,9 @@ def imports(source: str, top_level_only: bool = False) -> list[str]:
                 found.extend(f"{node.module}.{alias.name}" for alias in node.names)
             if top_level_only and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 continue
-            visit(ast.iter_child_nodes(node), depth + 1)
+            visit(ast.iter_child_nodes(node))
 
-    visit(ast.parse(source).body, 0)
+    visit(ast.parse(source).body)
     return found
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import functools
 import json
-import os
 import sys
 from datetime import date, datetime
 from decimal import Decimal
@@ -52,12 +51,9 @@ collection_option = click.option(
 def _use_detector(context, parameter, value: str | None) -> str | None:
     """--lang-detector: the rules' language detector for this process and the workers it starts."""
     if value:
-        from flows.stages import rules as stage_rules
-        from flows.stages import version
+        from flows.stages.rules import use_detector
 
-        os.environ[stage_rules.DETECTOR_ENV] = value
-        stage_rules.rules.cache_clear()
-        version.pipeline_version.cache_clear()
+        use_detector(value)
     return value
 
 

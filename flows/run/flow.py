@@ -77,10 +77,9 @@ def repeats_task(wh, staging: Path, gone_paths: Path, collection: str | None) ->
     """Stage the run's repeated lines at staging/repeats.parquet; give their number and the
     unchanged files whose output that changes."""
     fingerprints = sorted((staging / "fingerprints").glob("shard-*.parquet"))
-    structure = rules()["structure"]
-    return executors.current().run_fresh(state.repeat_plan, wh, fingerprints, gone_paths,
-                                         structure["cross_document_min_docs"], _repeats_file(staging), collection,
-                                         structure["near_duplicate_bands"], structure["near_duplicate_rows"])
+    min_docs = rules()["structure"]["cross_document_min_docs"]
+    return executors.current().run_fresh(state.repeat_plan, wh, fingerprints, gone_paths, min_docs,
+                                         _repeats_file(staging), collection)
 
 
 def _repeats_file(staging: Path) -> Path:

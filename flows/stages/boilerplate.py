@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from functools import cache
 from pathlib import Path
 
@@ -33,11 +34,12 @@ _LINKISH = re.compile(r"https?://|www\.|\.com\b|@\w")
 _DIGIT = re.compile(r"\d")
 _CLOCK = re.compile(r"\b\d{1,2}[:.]\d\d\s*(?:[ap]\.?m\.?|[AP]M)?\b|\b(?:19|20)\d\d\b")
 _PUNCTUATION = re.compile(r"[^\w\s]")
-_SHORT_WORDS = 4  # a line of at most this many words is "short" (menu items, labels)
+SHORT_WORDS = 4  # a line of at most this many words is "short" (menu items, labels)
 WINDOW = 3  # lines either side that the context features read
 _HEAD_CHARS = 160  # the characters of a line its word shares are read from
 _SURE = 0.7  # a first probability this high marks a line of the page's content
-_LONG_LOG_WORDS = math.log1p(10)  # a line of ten words or more, ending a sentence, is prose
+_LONG_LOG_WORDS = math.log1p(10)
+_REACH = 8  # lines over which the distance to the page's content is counted  # a line of ten words or more, ending a sentence, is prose
 
 
 @cache
@@ -69,13 +71,23 @@ def _line_features(text: str) -> list[float]:
         min(len(_SEPARATORS.findall(head)), 5) / 5,
         1.0 if _LINKISH.search(head) else 0.0,
         text.count(",") / n_tokens,
-        1.0 if n_words <= _SHORT_WORDS else 0.0,
+        1.0 if n_words <= SHORT_WORDS else 0.0,
         1.0 if _CLOCK.search(head) else 0.0,
         len(_PUNCTUATION.findall(head)) / len(head),
     ]
 
 
 N_LINE_FEATURES = 15
+
+
+def _span_and_distance(marked: list[int], n: int) -> tuple[int, int, list[int]]:
+    """For the marked lines of a page of `n`: the first and last of them ((n, -1) if none), and
+    every line's distance to the nearest one (at most _REACH; n when further)."""
+    nearest = [n] * n
+    for i in marked:
+        for j in range(max(0, i - _REACH), min(n, i + _REACH + 1)):
+            nearest[j] = min(nearest[j], abs(i - j))
+    return (marked[0], marked[-1], nearest) if marked else (n, -1, nearest)
 
 
 def features(lines: list[str]) -> list[list[float]]:
@@ -94,19 +106,14 @@ def features(lines: list[str]) -> list[list[float]]:
             run[k] = j - i
         i = max(j, i + 1)
     # The page's main region: from its first to its last long sentence-like line.
-    long_lines = [i for i, f in enumerate(own) if f[0] >= _LONG_LOG_WORDS and f[4]]
-    first_long, last_long = (long_lines[0], long_lines[-1]) if long_lines else (n, -1)
+    is_long = [f[0] >= _LONG_LOG_WORDS and bool(f[4]) for f in own]
+    first_long, last_long, nearest = _span_and_distance([i for i in range(n) if is_long[i]], n)
     words = [math.expm1(f[0]) for f in own]
     total_words = sum(words) or 1.0
     most_words = max(words) or 1.0
-    nearest = [n] * n  # lines to the nearest long line
-    for i in long_lines:
-        for j in range(max(0, i - 8), min(n, i + 9)):
-            nearest[j] = min(nearest[j], abs(i - j))
     before_words = 0.0
-    copies: dict[str, int] = {}
-    for text in lines:
-        copies[text.casefold()] = copies.get(text.casefold(), 0) + 1
+    keys = [text.casefold() for text in lines]
+    copies = Counter(keys)
     rows = []
     for i in range(n):
         window = [own[j] for j in range(max(0, i - WINDOW), min(n, i + WINDOW + 1)) if j != i]
@@ -129,8 +136,8 @@ def features(lines: list[str]) -> list[list[float]]:
             before_words / total_words,
             words[i] / most_words,
             math.log1p(sum(words[j] for j in wide)),
-            sum(1 for j in wide if own[j][0] >= _LONG_LOG_WORDS and own[j][4]) / len(wide),
-            min(copies[lines[i].casefold()] - 1, 3) / 3,
+            sum(1 for j in wide if is_long[j]) / len(wide),
+            min(copies[keys[i]] - 1, 3) / 3,
         ])
         before_words += words[i]
     return rows
@@ -141,15 +148,13 @@ def _context(first: list[float]) -> list[list[float]]:
     lies against the page's likely content (the span of lines the first model is sure of)."""
     n = len(first)
     sure = [i for i, q in enumerate(first) if q >= _SURE]
-    start, end = (sure[0], sure[-1]) if sure else (n, -1)
-    nearest = [n] * n
-    for i in sure:
-        for j in range(max(0, i - 8), min(n, i + 9)):
-            nearest[j] = min(nearest[j], abs(i - j))
+    start, end, nearest = _span_and_distance(sure, n)
+
+    def p(j: int) -> float:
+        return first[j] if 0 <= j < n else 0.5
+
     rows = []
     for i in range(n):
-        def p(j: int) -> float:
-            return first[j] if 0 <= j < n else 0.5
         window = [first[j] for j in range(max(0, i - WINDOW), min(n, i + WINDOW + 1)) if j != i]
         wide = [first[j] for j in range(max(0, i - 3 * WINDOW), min(n, i + 3 * WINDOW + 1))]
         rows.append([p(i), p(i - 1), p(i + 1), p(i - 2), p(i + 2),

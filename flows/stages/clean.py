@@ -187,7 +187,7 @@ def _remove_boilerplate(doc: _Document) -> None:
     spec = rules()["boilerplate"]
     if not spec["enabled"] or len(doc.lines) < spec["min_lines"]:
         return
-    short = sum(1 for ln in doc.kept() if ln.section == "body" and len(ln.text.split()) <= spec["short_words"])
+    short = sum(1 for ln in doc.kept() if ln.section == "body" and len(ln.text.split()) <= boilerplate.SHORT_WORDS)
     if short < spec["min_short_lines"]:
         return  # no menus or link lists left to find: the rules took the page's chrome
     cut = boilerplate.threshold()

@@ -45,6 +45,12 @@ DETECTOR_ENV = "CORPUS_LANG_DETECTOR"
 DETECTORS = ("fasttext", "langdetect")
 
 
+def use_detector(name: str) -> None:
+    """Make `name` the language detector of this process and of the workers it starts."""
+    os.environ[DETECTOR_ENV] = name
+    rules.cache_clear()
+
+
 @cache
 def rules() -> dict:
     """The rules in force: rules.toml, with [language] detector from $CORPUS_LANG_DETECTOR."""

@@ -49,8 +49,13 @@ def version_of(folder: Path, rules: dict | None = None) -> str:
     return digest.hexdigest()[:16]
 
 
-@cache
 def pipeline_version() -> str:
     """The pipeline version of the installed stages and the rules in force, the language
-    detector included (computed once per process)."""
+    detector included."""
+    return _version_with(rules()["language"]["detector"])
+
+
+@cache
+def _version_with(detector: str) -> str:
+    """Computed once per detector: the detector is the one rule that changes in a process."""
     return version_of(STAGES, rules())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from flows.stages.rules import rules
 from flows.warehouse.catalog import Warehouse, WarehouseError, existing_tables, quote, temp_list
 
 
@@ -92,7 +93,7 @@ def _near_duplicate_clusters(con: duckdb.DuckDBPyConnection, index: str, out: st
 
 def repeat_plan(
     wh: Warehouse, fingerprints: list[Path], gone_paths: list[str] | Path, min_docs: int,
-    out: Path, collection: str | None = None, bands: int = 6, rows: int = 5,
+    out: Path, collection: str | None = None,
 ) -> tuple[int, list[str]]:
     """Write to `out` (Parquet: source_id, line_hash, sorted) the lines repeated across a
     source's distinct documents after this run; give their number and the unchanged files whose
@@ -104,8 +105,9 @@ def repeat_plan(
     `gone_paths` are raw files whose documents this run replaces or deletes (or a Parquet file
     of them, see `warehouse.temp_list`). Repeats are counted
     within the collection, so its rows do not depend on when other collections commit.
-    Near-duplicate documents (`bands` x `rows` MinHash, see `_near_duplicate_clusters`) count
-    once: versions of one page do not make its own lines repeats.
+    Near-duplicate documents (MinHash in rules.toml [structure] near_duplicate_bands x
+    near_duplicate_rows, see `_near_duplicate_clusters`) count once: versions of one page do
+    not make its own lines repeats.
     """
     with wh.capped_connection(lake=True, limit=REPEATS_MEMORY_LIMIT) as con:
         if not (wh.exists() and "line_index" in existing_tables(con)):
@@ -128,6 +130,8 @@ def repeat_plan(
         ))
         kept = "SELECT * FROM old_index WHERE version_id NOT IN (SELECT version_id FROM gone)"
         con.execute(f"CREATE TEMP TABLE new_index AS {kept} UNION ALL SELECT * FROM fresh")
+        structure = rules()["structure"]
+        bands, rows = structure["near_duplicate_bands"], structure["near_duplicate_rows"]
         _near_duplicate_clusters(con, "old_index", "old_clusters", bands, rows)
         _near_duplicate_clusters(con, "new_index", "new_clusters", bands, rows)
         repeated = (  # identical and near-duplicate documents count once
