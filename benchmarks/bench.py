@@ -52,14 +52,14 @@ QUERIES = {
     "sentences per source and language":
         "SELECT source_id, lang, count(*) AS n FROM sentences GROUP BY ALL ORDER BY n DESC",
     "sentences containing a phrase, scanned (SQL ILIKE)":
-        "SELECT doc_id, char_start, text FROM sentences WHERE text ILIKE '%interest rates%' ORDER BY ALL",
+        "SELECT page_id, char_start, text FROM sentences WHERE text ILIKE '%interest rates%' ORDER BY ALL",
     # The same rows (RE2's case folding and ILIKE's differ only on a few letters such as 'İ'),
     # about 3x faster: DuckDB's ILIKE is the slow part of the scan, not reading the texts.
     "sentences containing a phrase, scanned (SQL regexp_matches, case-insensitive)":
-        "SELECT doc_id, char_start, text FROM sentences WHERE regexp_matches(text, 'interest rates', 'i') ORDER BY ALL",
+        "SELECT page_id, char_start, text FROM sentences WHERE regexp_matches(text, 'interest rates', 'i') ORDER BY ALL",
     "sentences of documents published in a date range":
-        "SELECT d.title, d.published, s.text FROM sentences s JOIN documents d USING (doc_id) "
-        "WHERE d.published BETWEEN DATE '2010-01-01' AND DATE '2010-03-31' ORDER BY d.published, s.doc_id, s.sentence_index",
+        "SELECT d.title, d.published, s.text FROM sentences s JOIN documents d USING (page_id) "
+        "WHERE d.published BETWEEN DATE '2010-01-01' AND DATE '2010-03-31' ORDER BY d.published, s.page_id, s.sentence_index",
 }
 
 

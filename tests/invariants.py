@@ -57,7 +57,7 @@ def assert_document_rows(rows) -> None:
     if file_row["format"] in ("text", "html"):
         assert len(rows.documents) + len(rows.rejects) == 1
     for document in rows.documents:
-        sentences = [s for s in rows.sentences if s["version_id"] == document["version_id"]]
+        sentences = [s for s in rows.sentences if s["doc_id"] == document["doc_id"]]
         for sentence in sentences:
             assert document["clean_text"][sentence["char_start"] : sentence["char_end"]] == sentence["text"]
         assert_sentences_cover(document["clean_text"], [SimpleNamespace(**s) for s in sentences])

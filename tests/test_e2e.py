@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import SAMPLE, corpus, postgres_database
 
 OFFSET_MISMATCHES = (
-    "SELECT count(*) AS bad FROM sentences s JOIN documents d USING (version_id) "
+    "SELECT count(*) AS bad FROM sentences s JOIN documents d USING (doc_id) "
     "WHERE substr(d.clean_text, s.char_start + 1, s.char_end - s.char_start) <> s.text"
 )
 
@@ -125,32 +125,44 @@ def test_every_format_gives_documents_with_their_metadata(built):
     ]
 
 
-def test_one_page_read_three_times_is_one_document_with_three_versions(built):
+def test_one_page_read_three_times_is_three_documents_with_one_page_id(built):
     wh, *_ = built
     rows = sql_json(wh, "SELECT raw_path, raw_record, is_latest, duplicate_of IS NOT NULL AS duplicate, "
-                        "count(*) OVER (PARTITION BY doc_id) AS versions FROM documents "
+                        "count(*) OVER (PARTITION BY page_id) AS versions FROM documents "
                         "WHERE title = 'Notes from the river' ORDER BY raw_path")
     assert rows == [
         {"raw_path": "crawl/crawl-2026-03.warc.gz", "raw_record": 5, "is_latest": False, "duplicate": False, "versions": 3},
         {"raw_path": "field_notes/posts.jsonl", "raw_record": 1, "is_latest": True, "duplicate": False, "versions": 3},
         {"raw_path": "field_notes/river-notes.html", "raw_record": None, "is_latest": False, "duplicate": True, "versions": 3},
     ]
-    (html,) = sql_json(wh, "SELECT d.duplicate_of = w.version_id AS same FROM documents d, documents w "
+    (html,) = sql_json(wh, "SELECT d.duplicate_of = w.doc_id AS same FROM documents d, documents w "
                            "WHERE d.format = 'html' AND w.format = 'warc' AND w.raw_record = 5")
     assert html == {"same": True}
-    assert sql_json(wh, "SELECT count(DISTINCT doc_id) AS docs, count(*) AS versions, count(*) FILTER (WHERE is_latest) "
-                        "AS latest FROM documents") == [{"docs": 9, "versions": 11, "latest": 9}]
+    assert sql_json(wh, "SELECT count(DISTINCT page_id) AS pages, count(*) AS documents, count(*) FILTER (WHERE is_latest) "
+                        "AS latest FROM documents") == [{"pages": 9, "documents": 11, "latest": 9}]
+
+
+@pytest.mark.parametrize("table", ["sentences", "removed", "edits"])
+def test_the_obvious_join_to_documents_never_multiplies_rows(built, table):
+    """The sample reads one page three times: joining on the column both tables share by name
+    gives each row exactly one document."""
+    wh, *_ = built
+    (row,) = sql_json(wh, f"SELECT (SELECT count(*) FROM {table}) AS alone, "
+                          f"(SELECT count(*) FROM {table} JOIN documents USING (doc_id)) AS joined, "
+                          "(SELECT count(*) - count(DISTINCT doc_id) FROM documents) AS repeated_keys")
+    assert row["alone"] > 0
+    assert row == {"alone": row["alone"], "joined": row["alone"], "repeated_keys": 0}
 
 
 def test_html_comments_are_comment_sentences_and_spam_is_removed(built):
     wh, *_ = built
-    comments = sql_json(wh, "SELECT s.text FROM sentences s JOIN documents d USING (version_id) "
+    comments = sql_json(wh, "SELECT s.text FROM sentences s JOIN documents d USING (doc_id) "
                             "WHERE d.format = 'html' AND s.section = 'comment' ORDER BY s.char_start")
     assert [c["text"] for c in comments] == [
         "We saw the same thing upstream last spring.", "The council promised new embankments and then forgot about them.",
         "Thank you for writing this down.", "It helps to have a record of what happened, street by street.",
     ]
-    assert sql_json(wh, "SELECT r.rule, r.text FROM removed r JOIN documents d USING (version_id) WHERE d.format = 'html'") == [
+    assert sql_json(wh, "SELECT r.rule, r.text FROM removed r JOIN documents d USING (doc_id) WHERE d.format = 'html'") == [
         {"rule": "comment.spam", "text": "Buy cheap watches online, click here!"}]
 
 

@@ -389,7 +389,7 @@ def test_a_run_over_all_of_them_plus_the_sample(tmp_path):
 
     def sample_sentences(warehouse: Path) -> str:
         return corpus("sql", "--warehouse", str(warehouse), "--format", "csv",
-                      "SELECT s.* EXCLUDE (source_id) FROM sentences s JOIN documents d USING (version_id) "
+                      "SELECT s.* EXCLUDE (source_id) FROM sentences s JOIN documents d USING (doc_id) "
                       "WHERE d.raw_path NOT LIKE 'hostile/%' ORDER BY ALL")
 
     assert sample_sentences(wh) == sample_sentences(clean_wh)

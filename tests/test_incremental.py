@@ -15,7 +15,7 @@ def article(n: int) -> str:
 
 def chrome_sentences(wh: Path) -> list[str]:
     out = corpus("sql", "--warehouse", str(wh), "--format", "json",
-                 "SELECT d.raw_path FROM sentences s JOIN documents d USING (version_id) "
+                 "SELECT d.raw_path FROM sentences s JOIN documents d USING (doc_id) "
                  f"WHERE s.text = '{CHROME}' ORDER BY 1")
     return [row["raw_path"] for row in json.loads(out)]
 
@@ -86,7 +86,7 @@ def test_add_change_delete_across_runs_with_diffs_and_time_travel(tmp_path):
 
     def paths(at: int) -> str:
         return corpus("sql", "--warehouse", str(wh), "--at", str(at), "--format", "csv",
-                      "SELECT raw_path, text FROM documents JOIN sentences USING (version_id) ORDER BY 1")
+                      "SELECT raw_path, text FROM documents JOIN sentences USING (doc_id) ORDER BY 1")
 
     assert paths(1) == ("raw_path,text\ndrop.txt,This file will be deleted.\nedit.txt,The first version.\n"
                         "keep.txt,This file never changes.\n")

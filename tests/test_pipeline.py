@@ -5,7 +5,7 @@ from flows.stages.ingest import inventory
 from flows.stages.document import identity_url, process_file
 from flows.stages.version import pipeline_version
 from flows.run.shards import process_shard
-from flows.stages.records import DocMeta, RawFile, sha256_hex, stable_id, version_id
+from flows.stages.records import DocMeta, RawFile, sha256_hex, stable_id, document_id
 from tests.conftest import SAMPLE, corpus
 
 
@@ -22,12 +22,12 @@ def test_document_rows_satisfy_the_offsets_invariant():
         (file_row,) = rows.files
         assert file_row["n_documents"] == len(rows.documents)
         for document in rows.documents:
-            sentences = [s for s in rows.sentences if s["version_id"] == document["version_id"]]
+            sentences = [s for s in rows.sentences if s["doc_id"] == document["doc_id"]]
             assert document["n_sentences"] == len(sentences) > 0
-            assert document["version_id"] == version_id(raw.raw_path, document["raw_record"])
+            assert document["doc_id"] == document_id(raw.raw_path, document["raw_record"])
             for sentence in sentences:
                 assert document["clean_text"][sentence["char_start"] : sentence["char_end"]] == sentence["text"]
-                assert sentence["doc_id"] == document["doc_id"]
+                assert sentence["page_id"] == document["page_id"]
 
 
 def test_a_url_identifies_the_document_and_the_file_the_version():
@@ -36,11 +36,11 @@ def test_a_url_identifies_the_document_and_the_file_the_version():
     html = b"<html><head><link rel='canonical' href='https://example.org/p?a=1&b=2'></head><body><p>Same page, but longer, so that trafilatura keeps it.</p></body></html>"
     (page,) = process_file(_raw("p.html", html), html).documents
     assert identity_url("HTTPS://Example.org/p?utm_source=x&b=2&a=1#top") == "https://example.org/p?a=1&b=2"
-    assert [d["doc_id"] for d in jsonl] == [page["doc_id"]] * 2 == [stable_id("url", "https://example.org/p?a=1&b=2")] * 2
-    assert [d["version_id"] for d in jsonl + [page]] == [version_id("feed.jsonl", 1), version_id("feed.jsonl", 2), version_id("p.html")]
+    assert [d["page_id"] for d in jsonl] == [page["page_id"]] * 2 == [stable_id("url", "https://example.org/p?a=1&b=2")] * 2
+    assert [d["doc_id"] for d in jsonl + [page]] == [document_id("feed.jsonl", 1), document_id("feed.jsonl", 2), document_id("p.html")]
     text = b"No URL here."
     (plain,) = process_file(_raw("t.txt", text), text).documents
-    assert plain["doc_id"] == plain["version_id"] == stable_id("path", "t.txt")
+    assert plain["page_id"] == plain["doc_id"] == stable_id("path", "t.txt")
 
 
 def test_sidecar_metadata_applies_to_one_document_files_only():
@@ -161,12 +161,12 @@ def test_versions_of_one_article_keep_every_sentence_and_a_shared_footer_still_g
     wh = tmp_path / "wh"
     corpus("run", str(raw), "--warehouse", str(wh))
     removed = corpus("sql", "--warehouse", str(wh), "--format", "csv",
-                     "SELECT raw_path, rule, text FROM removed JOIN documents USING (version_id) ORDER BY ALL")
+                     "SELECT raw_path, rule, text FROM removed JOIN documents USING (doc_id) ORDER BY ALL")
     assert removed == "raw_path,rule,text\n" + "".join(
         f"news/{name}.txt,repeat.cross_document,{FOOTER}\n" for name in ["budget", "fair", "flood-v1", "flood-v2", "flood-v3"])
     for n in range(1, 4):
         (found,) = json.loads(corpus(
             "sql", "--warehouse", str(wh), "--format", "json",
-            f"SELECT list(text ORDER BY char_start) AS t FROM sentences JOIN documents USING (version_id) "
+            f"SELECT list(text ORDER BY char_start) AS t FROM sentences JOIN documents USING (doc_id) "
             f"WHERE raw_path = 'news/flood-v{n}.txt'"))
         assert found["t"] == [*ARTICLE, f"Updated version {n} of this page."]

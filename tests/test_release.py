@@ -66,6 +66,44 @@ def test_the_release_charts_are_the_reports_charts(released):
     assert all((folder / "charts" / f"{name}.svg").read_text() == svg for name, svg in drawn.items())
 
 
+def test_hugging_face_datasets_polars_and_pandas_load_every_table_with_the_warehouses_counts(released, tmp_path, monkeypatch):
+    """As a researcher loads a downloaded release: `load_dataset(folder, table)` through the
+    card's YAML configs (no network, a private cache), polars and pandas from the files."""
+    datasets = pytest.importorskip("datasets")
+    pl = pytest.importorskip("polars")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _, _, wh, folder = released
+    manifest = json.loads((folder / "manifest.json").read_text())
+    warehouse_counts = {t: json.loads(corpus("sql", "--warehouse", str(wh), "--format", "json",
+                                             f"SELECT count(*) AS n FROM {t}"))[0]["n"] for t in rel.RELEASE_TABLES}
+    assert manifest["row_counts"] == warehouse_counts
+    empty = [t for t, n in warehouse_counts.items() if not n]
+    assert empty == ["rejects"]  # named in the card: datasets cannot load an empty Parquet file
+    assert "have no configuration (`datasets` cannot load an empty Parquet file): `rejects`." in (folder / "README.md").read_text()
+    loaded = {t: datasets.load_dataset(str(folder), t, split="train", cache_dir=str(tmp_path / "hf")).num_rows
+              for t in rel.RELEASE_TABLES if t not in empty}
+    assert loaded == {t: n for t, n in warehouse_counts.items() if t not in empty}
+    assert datasets.load_dataset(str(folder), split="train", cache_dir=str(tmp_path / "hf")).num_rows == warehouse_counts["sentences"]
+    for t in rel.RELEASE_TABLES:
+        path = folder / "data" / t / f"{t}.parquet"
+        assert pl.read_parquet(path).height == len(pd.read_parquet(path)) == warehouse_counts[t], t
+    sentences = pl.read_parquet(folder / "data" / "sentences" / "sentences.parquet")
+    documents = pl.read_parquet(folder / "data" / "documents" / "documents.parquet")
+    assert sentences.join(documents, on="doc_id").height == sentences.height
+
+
+def test_the_card_opens_with_hugging_face_metadata_from_the_data(released):
+    *_, folder = released
+    card = (folder / "README.md").read_text()
+    header = card.split("---\n")[1]
+    assert header.startswith('pretty_name: "Sentence corpus 1.0.0"\nlicense: other\n')
+    assert '\nlanguage:\n- "en"\n' in header and "\nsize_categories:\n- n<1K\n" in header
+    assert ("- config_name: sentences\n  data_files:\n  - split: train\n    path: data/sentences/sentences.parquet\n"
+            "  default: true\n") in header
+    assert header.count("- config_name: ") == len(rel.RELEASE_TABLES) - 1  # not the empty rejects
+
+
 def test_croissant_metadata_validates_with_mlcroissant(released):
     mlc = pytest.importorskip("mlcroissant")
     *_, folder = released
@@ -124,7 +162,7 @@ def test_release_is_readable_over_http_with_duckdb_and_pandas(released, http_bas
     assert count == manifest["row_counts"]["sentences"]
     bad = con.execute(
         f"SELECT count(*) FROM read_parquet('{url['data/sentences/sentences.parquet']}') s "
-        f"JOIN read_parquet('{url['data/documents/documents.parquet']}') d USING (version_id) "
+        f"JOIN read_parquet('{url['data/documents/documents.parquet']}') d USING (doc_id) "
         "WHERE substr(d.clean_text, s.char_start + 1, s.char_end - s.char_start) <> s.text"
     ).fetchone()[0]
     assert bad == 0

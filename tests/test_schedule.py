@@ -105,7 +105,7 @@ def test_the_servers_scheduler_fires_the_schedule_and_picks_up_a_dropped_file(pr
     assert len(picked_up) == 1 and picked_up[0]["auto_scheduled"] is True
     assert all(r["auto_scheduled"] for r in runs)  # every run of the deployment came from the scheduler
     sentences = corpus("sql", "--warehouse", str(wh), "--format", "csv",
-                       "SELECT text FROM sentences JOIN documents USING (version_id) "
+                       "SELECT text FROM sentences JOIN documents USING (doc_id) "
                        "WHERE raw_path = 'dropped.txt' ORDER BY char_start")
     assert sentences == "text\nA scrape lands in the raw folder overnight.\nThe schedule picks it up.\n"
     rejects = corpus("sql", "--warehouse", str(wh), "--format", "csv", "SELECT raw_path, error_kind FROM rejects")

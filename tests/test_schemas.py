@@ -9,7 +9,7 @@ from flows.schemas import SchemaError
 def _document_row(**overrides):
     row = {name: None for name in schemas.table("documents").column_names}
     row.update(
-        doc_id="d", version_id="d", source_id="s", raw_path="a.txt", raw_sha256="0" * 64, raw_bytes=3,
+        page_id="d", doc_id="d", source_id="s", raw_path="a.txt", raw_sha256="0" * 64, raw_bytes=3,
         encoding="utf-8", format="text", clean_text="x", clean_sha256="1" * 64, n_lines=1,
         n_blocks=1, n_sentences=1, n_removed_lines=0, repaired_chars=0, normalised_chars=0,
         pipeline_version="v", published=date(2008, 1, 27), categories=["a", "b"], is_latest=True,
@@ -19,7 +19,7 @@ def _document_row(**overrides):
 
 
 def test_every_table_has_described_columns_and_a_version():
-    assert schemas.schema_version() == "2.3.0"
+    assert schemas.schema_version() == "3.0.0"
     assert list(schemas.tables()) == ["documents", "sentences", "removed", "edits", "rejects", "files", "sources", "runs", "line_index"]
     for contract in schemas.tables().values():
         assert contract.columns and contract.sort_by
@@ -29,12 +29,12 @@ def test_every_table_has_described_columns_and_a_version():
 
 def test_design_column_names_are_present():
     documents = schemas.table("documents").column_names
-    for name in ["doc_id", "source_id", "raw_path", "raw_sha256", "raw_bytes", "encoding",
+    for name in ["page_id", "source_id", "raw_path", "raw_sha256", "raw_bytes", "encoding",
                  "format", "title", "author", "published", "url", "lang", "lang_prob",
                  "clean_text", "clean_sha256"]:
         assert name in documents
     sentences = schemas.table("sentences").column_names
-    for name in ["sentence_id", "doc_id", "source_id", "section", "block_index",
+    for name in ["sentence_id", "page_id", "source_id", "section", "block_index",
                  "sentence_index", "char_start", "char_end", "text", "n_words", "lang",
                  "lang_prob", "comment_author"]:
         assert name in sentences
@@ -48,8 +48,8 @@ def test_valid_rows_become_a_typed_table():
 
 
 def test_null_in_non_nullable_column_is_rejected():
-    with pytest.raises(SchemaError, match="doc_id"):
-        schemas.table("documents").to_arrow([_document_row(doc_id=None)])
+    with pytest.raises(SchemaError, match="page_id"):
+        schemas.table("documents").to_arrow([_document_row(page_id=None)])
 
 
 def test_missing_or_extra_key_is_rejected():

@@ -94,7 +94,7 @@ def test_kwic_exports_csv_and_json(sample_warehouse):
                                                   "--format", "csv", "--limit", "2"))))
     assert len(rows) == 2 and all(r["match"].lower() == "one country" for r in rows)
     records = json.loads(corpus("kwic", "one country", "--warehouse", str(sample_warehouse), "--format", "json"))
-    assert set(records[0]) == {"left", "match", "right", "version_id", "char_start", "title", "source_id"}
+    assert set(records[0]) == {"left", "match", "right", "doc_id", "char_start", "title", "source_id"}
     assert len(records) > 2
 
 

@@ -83,8 +83,8 @@ def test_an_updated_index_equals_a_fresh_one(tmp_path, monkeypatch, dead_share):
     postings, live = _postings_and_live_postings(updated)
     assert (postings > live) if dead_share == 1.0 else (postings == live)
     # Document ids are the lake's row ids, but for b.txt's sentences, which stayed as they were.
-    b_ids = {row[0] for row in warehouse.query(wh, "SELECT sentence_id FROM sentences WHERE version_id IN "
-                                                   "(SELECT version_id FROM documents WHERE raw_path = 'b.txt')")[1]}
+    b_ids = {row[0] for row in warehouse.query(wh, "SELECT sentence_id FROM sentences WHERE doc_id IN "
+                                                   "(SELECT doc_id FROM documents WHERE raw_path = 'b.txt')")[1]}
     assert len(b_ids) == 2
     changed = [name for name, docid, rowid in _document_ids(wh, updated) if docid != rowid]
     assert sorted(changed) == sorted(b_ids)

@@ -92,7 +92,7 @@ def test_both_writers_commit(two_writers):
 
 def test_every_document_of_both_folders_is_present_exactly_once(two_writers):
     wh, *_ = two_writers
-    _, rows = warehouse.query(wh, "SELECT split_part(raw_path, '/', 1), count(*), count(DISTINCT version_id) "
+    _, rows = warehouse.query(wh, "SELECT split_part(raw_path, '/', 1), count(*), count(DISTINCT doc_id) "
                                   "FROM documents GROUP BY 1 ORDER BY 1")
     assert rows == [("host-a", SAMPLE_DOCUMENTS, SAMPLE_DOCUMENTS), ("host-b", SAMPLE_DOCUMENTS, SAMPLE_DOCUMENTS)]
     _, rows = warehouse.query(wh, "SELECT count(*), count(DISTINCT sentence_id) FROM sentences")
@@ -104,7 +104,7 @@ def test_every_document_of_both_folders_is_present_exactly_once(two_writers):
 def test_the_same_page_in_both_collections_has_one_latest_version(two_writers):
     """Version flags are computed by whichever commit came last, over both collections."""
     wh, *_ = two_writers
-    _, rows = warehouse.query(wh, "SELECT count(DISTINCT doc_id), count(*) FILTER (WHERE is_latest), "
+    _, rows = warehouse.query(wh, "SELECT count(DISTINCT page_id), count(*) FILTER (WHERE is_latest), "
                                   "count(*) FILTER (WHERE duplicate_of IS NULL) FROM documents")
     # 5 text files per collection have no URL (identity = path): 10 documents; the 4 pages known
     # by URL are the same 4 documents in both collections.
@@ -156,7 +156,7 @@ def test_collections_leave_each_other_alone(tmp_path):
     for name in ("a", "b", "a"):
         corpus("run", str(tmp_path / name), "--warehouse", str(wh), "--collection", name, "--workers", "1")
     _, rows = warehouse.query(Warehouse(wh), "SELECT raw_path, count(*) FROM sentences JOIN documents "
-                                             "USING (version_id) GROUP BY 1 ORDER BY 1")
+                                             "USING (doc_id) GROUP BY 1 ORDER BY 1")
     assert rows == [("a/note.txt", 2), ("b/note.txt", 2)]
     _, runs = warehouse.query(Warehouse(wh), "SELECT collection, n_new, n_unchanged, n_deleted FROM runs ORDER BY snapshot_id")
     assert runs == [("a", 1, 0, 0), ("b", 1, 0, 0), ("a", 0, 1, 0)]

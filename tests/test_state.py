@@ -12,7 +12,7 @@ def test_a_line_in_enough_distinct_texts_of_one_source_is_a_repeat_counted_under
             ("v6", "b", "t5")]  # b's third copy of line 7 is a duplicate text: duplicate documents count once
     rows = [(v, s, t, h) for n, (v, s, t) in enumerate(docs)
             for h in [7, *range(100 * (n if v != "v6" else 4), 100 * (n if v != "v6" else 4) + 5)]]
-    pq.write_table(pa.table(dict(zip(["version_id", "source_id", "text_sha256", "line_hash"],
+    pq.write_table(pa.table(dict(zip(["doc_id", "source_id", "text_sha256", "line_hash"],
                                      map(list, zip(*rows))))), fingerprints)
     limits = []
     bound_memory = Warehouse.bound_memory
@@ -35,7 +35,7 @@ def test_versions_of_one_page_count_once_and_a_shared_footer_still_counts(tmp_pa
     rows += [(f"other{n}", "news", f"o{n}", h) for n in range(2) for h in [3000 + 10 * n, 3001 + 10 * n, 99]]
     rows += [("version0", "news", "t0", 99)]  # the footer is on one version and on both other pages
     fingerprints = tmp_path / "lines.parquet"
-    pq.write_table(pa.table(dict(zip(["version_id", "source_id", "text_sha256", "line_hash"],
+    pq.write_table(pa.table(dict(zip(["doc_id", "source_id", "text_sha256", "line_hash"],
                                      map(list, zip(*rows))))), fingerprints)
     out = tmp_path / "repeats.parquet"
     assert state.repeat_plan(Warehouse(tmp_path / "wh"), [fingerprints], [], 3, out) == (1, [])

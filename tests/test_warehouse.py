@@ -148,3 +148,19 @@ def test_a_writing_connection_is_capped_and_keeps_no_file_cache(tmp_path):
     finally:
         con.close()
     assert (limit, file_cache) == (memory_limit_as_duckdb_shows_it(), False)
+
+
+def test_a_warehouse_made_by_a_relative_path_is_read_from_anywhere_and_after_a_move(tmp_path, monkeypatch):
+    """DuckLake stores the data path it was created with (here relative to the directory of
+    the first run): the warehouse folder's own data path is used instead."""
+    monkeypatch.chdir(tmp_path)
+    publish.publish(Warehouse(Path("wh")), _stage(tmp_path, "a.txt", "First sentence here. Second one here."),
+                    [], [SourceInfo("src")], _row("r1"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    query = "SELECT text FROM sentences ORDER BY char_start"
+    expected = warehouse.query(Warehouse(tmp_path / "wh"), query)
+    assert expected[1] == [("First sentence here.",), ("Second one here.",)]
+    (tmp_path / "wh").rename(tmp_path / "moved")
+    assert warehouse.query(Warehouse(tmp_path / "moved"), query) == expected

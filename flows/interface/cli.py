@@ -16,6 +16,7 @@ import click
 
 from flows.run import prefect_server
 from flows import warehouse
+from flows.warehouse import migrate
 from flows.interface import desk
 from flows.interface.common import (collection_option, emit, fail, format_option, lang_detector_option, printable,
                                      render_table, warehouse_options)
@@ -98,6 +99,8 @@ def run(raw_dir: Path, wh: warehouse.Warehouse, shard_size: int, workers: int, d
     except (warehouse.WarehouseError, SchemaError, RunFailed, RunSkipped, prefect_server.ServerError) as exc:
         fail(str(exc))
     click.echo("")
+    if summary.upgraded:
+        click.echo(summary.upgraded)
     click.echo(f"Run {summary.run_id} committed snapshot {summary.snapshot_id} "
                f"in {summary.seconds:.1f} s")
     n = summary.counts
@@ -175,6 +178,9 @@ def sql(query: str, wh: warehouse.Warehouse, fmt: str, at: str | None) -> None:
     """
     try:
         snapshot = _resolve_at(wh, at)
+        with wh.connect(read_only=True) as con:
+            if warning := migrate.outdated(con):
+                click.echo(warning, err=True)
         columns, rows = warehouse.query(wh, query, snapshot)
     except warehouse.WarehouseError as exc:
         fail(str(exc))
@@ -299,7 +305,7 @@ def release_command(version: str, wh: warehouse.Warehouse, snapshot: int | None)
 @click.argument("location")
 def verify_command(location: str) -> None:
     """Check a release folder or URL against its manifest.json and SHA256SUMS."""
-    from flows.release.folder import verify
+    from flows.release.fetch import verify
 
     problems = verify(location)
     for problem in problems:
@@ -313,14 +319,18 @@ def verify_command(location: str) -> None:
 @click.argument("base_url")
 @click.argument("version")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-def download_command(base_url: str, version: str, dest: Path) -> None:
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
+              help="Give up if the whole download takes longer.")
+def download_command(base_url: str, version: str, dest: Path, timeout: float) -> None:
     """Fetch release VERSION from BASE_URL (the folder holding release folders) into
-    DEST/VERSION, and verify it."""
-    from flows.release.folder import ReleaseError, download
+    DEST/VERSION, and verify it. Nothing is written outside DEST/VERSION, which appears only
+    once every file has been checked."""
+    from flows.release.fetch import download
+    from flows.release.folder import ReleaseError
 
     try:
-        target = download(base_url, version, dest)
-    except (ReleaseError, OSError, ValueError) as exc:
+        target = download(base_url, version, dest, timeout)
+    except (ReleaseError, OSError) as exc:
         fail(str(exc))
     click.echo(f"downloaded and verified {version} into {target}")
 

@@ -81,7 +81,7 @@ def kwic_command(phrase: str, wh: warehouse.Warehouse, fmt: str, width: int, lim
         for line in kwic_lines(found, width):
             click.echo(line)
         return
-    columns = ["left", "match", "right", "version_id", "char_start", "title", "source_id"]
+    columns = ["left", "match", "right", "doc_id", "char_start", "title", "source_id"]
     emit(columns, [tuple(asdict(c)[k] for k in columns) for c in found], fmt)
 
 

@@ -6,7 +6,7 @@
 -- name: Sentences per source and year
 -- The year a document was published, else the year it was fetched; latest versions only.
 SELECT s.source_id, year(coalesce(d.published, d.fetched)) AS year, count(*) AS sentences
-FROM sentences s JOIN documents d USING (version_id)
+FROM sentences s JOIN documents d USING (doc_id)
 WHERE d.is_latest
 GROUP BY ALL
 ORDER BY source_id, year;
@@ -31,7 +31,7 @@ ORDER BY source_id, lines DESC, rule;
 -- Cut from the stored clean text by offsets (`corpus kwic "socialism in one country"` does the
 -- same, aligned). strpos is 1-based; char_start is 0-based.
 WITH hits AS (
-    SELECT s.version_id, s.char_start + strpos(lower(s.text), 'socialism in one country') - 1 AS pos
+    SELECT s.doc_id, s.char_start + strpos(lower(s.text), 'socialism in one country') - 1 AS pos
     FROM sentences s
     WHERE lower(s.text) LIKE '%socialism in one country%'
 )
@@ -39,7 +39,7 @@ SELECT d.source_id,
        substr(d.clean_text, greatest(pos - 30, 0) + 1, pos - greatest(pos - 30, 0)) AS left_context,
        substr(d.clean_text, pos + 1, 24) AS match,
        substr(d.clean_text, pos + 25, 30) AS right_context
-FROM hits JOIN documents d USING (version_id)
+FROM hits JOIN documents d USING (doc_id)
 ORDER BY d.source_id, pos;
 
 -- name: Sentence length distribution
@@ -53,27 +53,27 @@ ORDER BY words_from;
 -- DuckLake's change feed between two snapshot ids from `corpus versions` (here 0, the empty
 -- warehouse, and 1, the sample's run): inserted, deleted and updated rows (an update shows its
 -- pre- and post-image: the run set version flags on rows it had just inserted).
-SELECT change_type, count(*) AS rows, count(DISTINCT version_id) AS versions
+SELECT change_type, count(*) AS rows, count(DISTINCT doc_id) AS documents
 FROM lake.table_changes('documents', 0, 1)
 GROUP BY ALL
 ORDER BY change_type;
 
 -- name: Documents per input format and encoding
-SELECT format, encoding, count(*) AS versions, count(DISTINCT doc_id) AS documents
+SELECT format, encoding, count(*) AS documents, count(DISTINCT page_id) AS pages
 FROM documents
 GROUP BY ALL
 ORDER BY format, encoding;
 
 -- name: Pages read more than once
--- One doc_id, several versions: which one is the latest, and which are copies of another.
+-- One page_id, several documents: which one is the latest, and which are copies of another.
 SELECT d.title, d.raw_path, d.raw_record, d.fetched, d.is_latest, o.raw_path AS copy_of
-FROM documents d LEFT JOIN documents o ON d.duplicate_of = o.version_id
-WHERE d.doc_id IN (SELECT doc_id FROM documents GROUP BY doc_id HAVING count(*) > 1)
+FROM documents d LEFT JOIN documents o ON d.duplicate_of = o.doc_id
+WHERE d.page_id IN (SELECT page_id FROM documents GROUP BY page_id HAVING count(*) > 1)
 ORDER BY d.title, d.raw_path, d.raw_record;
 
 -- name: Busiest comment threads
 SELECT d.title, count(*) AS comment_sentences, count(DISTINCT s.comment_author) AS authors
-FROM sentences s JOIN documents d USING (version_id)
+FROM sentences s JOIN documents d USING (doc_id)
 WHERE s.section = 'comment'
 GROUP BY ALL
 ORDER BY comment_sentences DESC, d.title

@@ -17,12 +17,15 @@ from pathlib import Path
 
 from flows import schemas
 from flows.warehouse import LAKE, Warehouse, WarehouseError, check_snapshot, extension_path, quote
+from flows.warehouse.migrate import outdated
 
 
 def init_script(wh: Warehouse, at: int | None = None) -> str:
     with wh.connect(read_only=True) as con:  # a clear error for a missing warehouse or snapshot
         if at is not None:
             check_snapshot(con, at)
+        if warning := outdated(con):
+            print(warning, file=sys.stderr)
     lines = [
         f"-- corpus shell: warehouse {wh.root.resolve()}, read-only"
         + (f", as of snapshot {at}" if at is not None else ", latest snapshot when opened"),

@@ -57,10 +57,46 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return lines + [""]
 
 
+# Hugging Face's size categories (number of rows of the default table), smallest first.
+_SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"))
+DEFAULT_CONFIG = "sentences"
+
+
+def size_category(rows: int) -> str:
+    return next((name for bound, name in _SIZE_CATEGORIES if rows < bound), "n>1B")
+
+
+def front_matter(manifest: dict, stats: dict, tables: list[str]) -> list[str]:
+    """The card's YAML metadata block, as the Hugging Face hub and `datasets.load_dataset`
+    read it: one config per table (`load_dataset(folder, "documents")`), sentences the
+    default. Values from the data are JSON strings, which YAML reads as they are."""
+    languages = sorted(lang for lang in stats["languages"] if lang != "NULL")
+    lines = [
+        "---",
+        f"pretty_name: {json.dumps('Sentence corpus ' + manifest['version'])}",
+        "license: other",
+        "license_name: publishers-copyright",
+        "language:", *(f"- {json.dumps(lang)}" for lang in languages),
+        "size_categories:", f"- {size_category(manifest['row_counts'][DEFAULT_CONFIG])}",
+        "task_categories:", "- text-classification", "- text-generation",
+        "tags:", "- sentences", "- web-text", "- boilerplate-removal", "- ducklake",
+        "configs:",
+    ]
+    for table in tables:
+        lines += [f"- config_name: {table}", "  data_files:", "  - split: train",
+                  f"    path: data/{table}/{table}.parquet"]
+        if table == DEFAULT_CONFIG:
+            lines.append("  default: true")
+    return lines + ["---", ""]
+
+
 def dataset_card(manifest: dict, stats: dict, chart_files: list[str] = ()) -> str:
     version, counts = manifest["version"], manifest["row_counts"]
     descriptions = dict(catalogue())
     lines = [
+        # datasets cannot load an empty Parquet file (its batch size comes from the row groups).
+        *front_matter(manifest, stats, [t for t, n in counts.items() if n]),
         f"# Sentence corpus, release {version}",
         "",
         "Sentence-level research dataset built from scraped web documents (articles, magazine",
@@ -115,12 +151,13 @@ def dataset_card(manifest: dict, stats: dict, chart_files: list[str] = ()) -> st
         "- Languages of short sentences are inherited, not detected; sentences without letters",
         "  have no language.",
         "- Sources are described only as far as the scrape shows; URLs are given only when known.",
-        "- A page read more than once is one `doc_id` with several versions (`version_id`):",
-        "  count documents `WHERE is_latest`; identical texts are flagged in `duplicate_of`, not",
-        "  removed. Join sentences to documents on `version_id`.",
+        "- A page read more than once is several documents (`doc_id`, the key) with one",
+        "  `page_id`: count pages `WHERE is_latest`; identical texts are flagged in",
+        "  `duplicate_of`, not removed. Every table joins to documents on `doc_id`.",
         "- For HTML, what trafilatura leaves out (navigation, sidebars) is not audited line by",
         "  line in `removed`; comment authors of HTML pages are not known.",
-        "- Copyright in the texts stays with their publishers: check before redistributing.",
+        "- Licence (`license: other` in the metadata above): the texts' licence is not known;",
+        "  copyright stays with their publishers. Check before redistributing.",
         "",
         "## How to load it",
         "",
@@ -137,11 +174,22 @@ def dataset_card(manifest: dict, stats: dict, chart_files: list[str] = ()) -> st
         'sentences = pd.read_parquet("data/sentences/sentences.parquet")',
         "```",
         "",
-        "Hugging Face datasets:",
+        "Hugging Face datasets (one configuration per table, `sentences` the default):",
         "",
         "```python",
         "from datasets import load_dataset",
-        'ds = load_dataset("parquet", data_files={"sentences": "data/sentences/sentences.parquet"})',
+        'sentences = load_dataset("path/to/this/folder", "sentences", split="train")',
+        'documents = load_dataset("path/to/this/folder", "documents", split="train")',
+        "```",
+        *([f"Tables without rows in this release have no configuration (`datasets` cannot load an "
+           f"empty Parquet file): {', '.join(f'`{t}`' for t, n in counts.items() if not n)}.", ""]
+          if not all(counts.values()) else []),
+        "",
+        "polars:",
+        "",
+        "```python",
+        "import polars as pl",
+        'documents = pl.read_parquet("data/documents/documents.parquet")',
         "```",
         "",
         "Check the files with `sha256sum -c SHA256SUMS` (or `corpus verify .`).",

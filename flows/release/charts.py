@@ -63,7 +63,7 @@ def _barh(rows: list[tuple], title: str, xlabel: str) -> str:
 
 
 def per_source(con) -> str:
-    rows = _rows(con, "SELECT source_id, count(DISTINCT version_id), count(*) FROM sentences "
+    rows = _rows(con, "SELECT source_id, count(DISTINCT doc_id), count(*) FROM sentences "
                       "GROUP BY 1 ORDER BY 3 DESC, 1")[:TOP]
     with matplotlib.rc_context(SVG_STYLE):
         figure = Figure(figsize=(6.4, max(2.0, 0.3 * len(rows) + 1.0)))

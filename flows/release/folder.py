@@ -1,4 +1,4 @@
-"""Release: export one snapshot as a self-contained, checksummed folder; verify and download one.
+"""Release: export one snapshot as a self-contained, checksummed folder (checking and fetching: fetch).
 
 Takes a warehouse, a semantic version and a snapshot; gives `<warehouse>/releases/VERSION/`:
 `data/<table>/<table>.parquet` (zstd, deterministic order, byte-identical on re-export),
@@ -18,8 +18,6 @@ import json
 import os
 import re
 import shutil
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,7 +28,6 @@ from flows.release import card
 from flows import schemas
 from flows import warehouse
 from flows.stages.ingest import hash_file
-from flows.stages.records import sha256_hex
 
 RELEASE_TABLES = ("documents", "sentences", "removed", "edits", "rejects", "files", "sources", "runs")
 ROW_GROUP_ROWS = 100_000
@@ -185,66 +182,3 @@ def _write_charts(folder: Path) -> list[str]:
     for name, svg in svgs.items():
         (folder / "charts" / f"{name}.svg").write_text(svg, encoding="utf-8")
     return [f"charts/{name}.svg" for name in svgs]
-
-
-# --- checking and fetching -------------------------------------------------------------------
-
-
-def _is_url(location: str) -> bool:
-    return urllib.parse.urlparse(location).scheme in ("http", "https")
-
-
-def _read(location: str, name: str) -> bytes:
-    if _is_url(location):
-        url = location.rstrip("/") + "/" + urllib.parse.quote(name)
-        with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (http/https only)
-            return response.read()
-    return (Path(location) / name).read_bytes()
-
-
-def verify(location: str) -> list[str]:
-    """Problems found checking a release folder or URL against its manifest and SHA256SUMS."""
-    try:
-        manifest = json.loads(_read(location, "manifest.json"))
-        sums = _read(location, "SHA256SUMS").decode("utf-8")
-    except (OSError, ValueError) as exc:
-        return [f"cannot read the release's manifest.json and SHA256SUMS at {location}: {exc}"]
-    problems = []
-    listed = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in sums.splitlines() if "  " in line}
-    for entry in manifest["files"]:
-        if listed.get(entry["path"]) != entry["sha256"]:
-            problems.append(f"{entry['path']}: SHA256SUMS and manifest.json disagree")
-    for path, expected in sorted(listed.items()):
-        try:
-            data = _read(location, path)
-        except OSError as exc:
-            problems.append(f"{path}: missing ({exc})")
-            continue
-        if sha256_hex(data) != expected:
-            problems.append(f"{path}: checksum mismatch (the file was changed or damaged)")
-    return problems
-
-
-def download(base_url: str, version: str, dest: Path) -> Path:
-    """Fetch release `version` from `base_url` into dest/version and verify it."""
-    parse_version(version)
-    location = base_url.rstrip("/") + "/" + version
-    target = dest / version
-    if target.exists():
-        raise ReleaseError(f"{target} already exists; not overwriting it")
-    manifest = json.loads(_read(location, "manifest.json"))
-    partial = dest / f".partial-{version}-{os.getpid()}"
-    try:
-        for name in [f["path"] for f in manifest["files"]] + ["manifest.json", "SHA256SUMS"]:
-            path = partial / name
-            if not path.resolve().is_relative_to(partial.resolve()):
-                raise ReleaseError(f"manifest lists a path outside the release: {name!r}")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(_read(location, name))
-        problems = verify(str(partial))
-        if problems:
-            raise ReleaseError("downloaded release failed verification: " + "; ".join(problems))
-        os.rename(partial, target)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    return target

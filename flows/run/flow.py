@@ -27,7 +27,7 @@ from prefect.tasks import exponential_backoff
 
 from flows import __version__
 from flows.run import executors, planning
-from flows.warehouse import publish
+from flows.warehouse import migrate, publish
 from flows.run import report
 from flows import schemas
 from flows.warehouse import search_index
@@ -49,6 +49,7 @@ class RunSummary:
     seconds: float
     stage_seconds: dict[str, float] = field(default_factory=dict)
     rejects: list[dict] = field(default_factory=list)
+    upgraded: str | None = None  # what the upgrade of an older schema's warehouse did (migrate)
 
 
 def new_run_id(now: datetime) -> str:
@@ -166,6 +167,7 @@ class _Run:
     started: datetime = field(default_factory=_utcnow)
     clock: float = field(default_factory=time.perf_counter)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    upgraded: str | None = None
 
     def __post_init__(self) -> None:
         self.run_id = new_run_id(self.started)
@@ -180,6 +182,12 @@ class _Run:
 def _build(raw_dir: str, wh: warehouse.Warehouse, shard_size: int, collection: str | None):
     run = _Run(Path(raw_dir), wh, shard_size, collection)
     _remove_dead_staging(run.staging.parent)
+    try:
+        run.upgraded = migrate.upgrade(wh)
+    except warehouse.WarehouseError as exc:
+        raise RunFailed(f"run {run.run_id} committed nothing: {exc}") from exc
+    if run.upgraded:
+        get_run_logger().warning("%s", run.upgraded)
     try:
         return _stage_and_publish(run)
     except Exception as exc:
@@ -271,7 +279,7 @@ def _stage_and_publish(run: _Run):
     shutil.rmtree(run.staging, ignore_errors=True)
     logger.info("run %s committed snapshot %d", run.run_id, snapshot_id)
     summary = RunSummary(run.run_id, snapshot_id, counts, round(time.perf_counter() - run.clock, 3),
-                         run.stage_seconds, rejects)
+                         run.stage_seconds, rejects, run.upgraded)
     if rejects:
         return Completed(name="Completed with rejects", data=summary,
                          message=f"completed with {len(rejects)} reject(s)")

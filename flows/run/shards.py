@@ -21,7 +21,7 @@ from flows.faults import fault_point
 from flows.stages.clean import line_hashes
 from flows.stages.document import DOCUMENT_TABLES, DocumentRows, file_row, index_rows, process_file, reject_row
 from flows.stages.formats import format_of, read_file
-from flows.stages.records import DocMeta, RawFile, Reject, SourceInfo, sha256_hex, version_id
+from flows.stages.records import DocMeta, RawFile, Reject, SourceInfo, sha256_hex, document_id
 from flows.stages.rules import rules
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def fingerprint_shard(raw_dir: Path, files: Iterable[RawFile], staging: Path, sh
         if isinstance(data, Reject):
             continue
         for extracted in read_file(raw.raw_path, data).documents:
-            rows.extend(index_rows(version_id(raw.raw_path, extracted.raw_record), raw.meta.source_id,
+            rows.extend(index_rows(document_id(raw.raw_path, extracted.raw_record), raw.meta.source_id,
                                    extracted.text, line_hashes(extracted.text)))
     write_table(shard_file(staging, "fingerprints", shard), rows_to_table("line_index", rows))
     return len(rows)

@@ -18,7 +18,7 @@ import courlan
 from flows.stages import language
 from flows.stages.clean import clean
 from flows.stages.formats import read_file
-from flows.stages.records import Block, DocMeta, Extracted, RawFile, Reject, SourceInfo, sha256_hex, stable_id, version_id
+from flows.stages.records import Block, DocMeta, Extracted, RawFile, Reject, SourceInfo, sha256_hex, stable_id, document_id
 from flows.stages.segment import segment
 from flows.stages.version import pipeline_version
 
@@ -85,16 +85,16 @@ def identity_url(url: str) -> str:
 
 
 def document_ids(raw: RawFile, extracted: Extracted, url: str | None) -> tuple[str, str]:
-    """(doc_id, version_id): a URL identifies the document when known; the file (and line or
+    """(page_id, doc_id): a URL identifies the document when known; the file (and line or
     record) identifies the version."""
-    version = version_id(raw.raw_path, extracted.raw_record)
+    version = document_id(raw.raw_path, extracted.raw_record)
     return (stable_id("url", identity_url(url)) if url else version), version
 
 
 def index_rows(version: str, source_id: str, text: str, hashes: set[int]) -> list[dict]:
     text_sha = sha256_hex(text.encode("utf-8", errors="surrogatepass"))
     return [
-        {"version_id": version, "source_id": source_id, "text_sha256": text_sha, "line_hash": h}
+        {"doc_id": version, "source_id": source_id, "text_sha256": text_sha, "line_hash": h}
         for h in sorted(hashes)
     ]
 
@@ -125,12 +125,12 @@ def process_document(
     sidecar = raw.meta if extracted.raw_record is None else DocMeta(raw.meta.source_id)
     page, found = extracted.meta, cleaned.metadata
     url = sidecar.url or page.url
-    doc_id, version = document_ids(raw, extracted, url)
+    page_id, version = document_ids(raw, extracted, url)
     source_id = raw.meta.source_id
     rows = DocumentRows(line_index=index_rows(version, source_id, extracted.text, cleaned.line_hashes))
     spans = segment(cleaned.clean_text, cleaned.blocks)
     doc_lang, sentence_langs = language.assign(cleaned.clean_text, cleaned.blocks, spans)
-    keys = {"doc_id": doc_id, "version_id": version, "source_id": source_id}
+    keys = {"page_id": page_id, "doc_id": version, "source_id": source_id}
     for index, (span, lang) in enumerate(zip(spans, sentence_langs)):
         block = cleaned.blocks[span.block_index]
         sentence_text = cleaned.clean_text[span.char_start : span.char_end]

@@ -60,7 +60,7 @@ def in_collection(rel: str, collection: str | None) -> str:
     return f"{collection}/{rel}" if collection else rel
 
 
-def version_id(raw_path: str, raw_record: int | None = None) -> str:
+def document_id(raw_path: str, raw_record: int | None = None) -> str:
     """Identity of what one file (one line or record of it) holds: one version of a document."""
     return stable_id("path", raw_path) if raw_record is None else stable_id("path", raw_path, raw_record)
 

@@ -155,13 +155,19 @@ class Warehouse:
         return "ducklake", "postgres_scanner" if self.postgres_url() else "sqlite_scanner", "fts"
 
     def attach_statement(self, read_only: bool = True, snapshot: int | None = None) -> str:
-        """ATTACH ... AS lake: read-only (at a snapshot), or for writing with the data path."""
-        # Data files must be found by the same path from every host sharing a PostgreSQL catalog.
-        data_path = self.data_path.resolve() if self.postgres_url() else self.data_path
-        options = ["READ_ONLY"] if read_only else [
-            f"DATA_PATH {quote(str(data_path) + os.sep)}",
-            "DATA_INLINING_ROW_LIMIT 0",
-        ]
+        """ATTACH ... AS lake: read-only (at a snapshot), or for writing; with the data path."""
+        data_path = f"DATA_PATH {quote(str(self.data_path.resolve()) + os.sep)}"
+        if self.postgres_url():
+            # Data files must be found by the same path from every host sharing the catalog:
+            # the path stored at creation.
+            options = ["READ_ONLY"] if read_only else [data_path]
+        else:
+            # A SQLite catalog's warehouse is one folder: its data is wherever the folder is now,
+            # whatever path (relative to which directory) created it.
+            options = (["READ_ONLY"] if read_only else []) + [data_path, "OVERRIDE_DATA_PATH true"]
+        if not read_only:
+            options.append("DATA_INLINING_ROW_LIMIT 0")
+
         if snapshot is not None:
             options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
         return f"ATTACH {quote(self.catalog_uri())} AS {LAKE} ({', '.join(options)})"
@@ -300,8 +306,8 @@ def snapshots(con: duckdb.DuckDBPyConnection) -> list[dict]:
         columns = [d[0] for d in cursor.description]
         runs = {row[0]: dict(zip(columns[1:], row[1:])) for row in cursor.fetchall()}
     history = []
-    for snapshot_id, taken, changes in con.execute(
-        f"SELECT snapshot_id, snapshot_time, changes FROM {LAKE}.snapshots() ORDER BY snapshot_id"
+    for snapshot_id, taken, changes, message in con.execute(
+        f"SELECT snapshot_id, snapshot_time, changes, commit_message FROM {LAKE}.snapshots() ORDER BY snapshot_id"
     ).fetchall():
         touched = {
             names.get(table_id, table_id)
@@ -313,7 +319,8 @@ def snapshots(con: duckdb.DuckDBPyConnection) -> list[dict]:
             "snapshot_id": snapshot_id,
             "snapshot_time": taken,
             "run_id": run.get("run_id"),
-            "data_changes": ", ".join(sorted(touched)) or "none",
+            # A snapshot no run made names what made it (a schema upgrade: flows.warehouse.migrate).
+            "data_changes": ", ".join(sorted(touched)) or (message if not run and message else "none"),
             **{k: v for k, v in run.items() if k != "run_id"},
         })
     return history
@@ -325,10 +332,16 @@ def export_batches(wh: Warehouse, table: str, snapshot: int, batch_rows: int = 6
     order = list(contract.sort_by) + [c for c in contract.column_names if c not in contract.sort_by]
     with wh.connect(read_only=True) as con:
         check_snapshot(con, snapshot)
-        reader = con.execute(
-            f"SELECT {', '.join(contract.column_names)} FROM {table} AT (VERSION => {int(snapshot)}) "
-            f"ORDER BY {', '.join(order)}"
-        ).to_arrow_reader(batch_rows)
+        try:
+            reader = con.execute(
+                f"SELECT {', '.join(contract.column_names)} FROM {table} AT (VERSION => {int(snapshot)}) "
+                f"ORDER BY {', '.join(order)}"
+            ).to_arrow_reader(batch_rows)
+        except duckdb.BinderException as exc:
+            raise WarehouseError(
+                f"table {table} at snapshot {snapshot} does not have the columns of schema "
+                f"{schemas.schema_version()}: an older schema's warehouse is upgraded by its next "
+                f"`corpus run`; export a snapshot taken after that ({exc})") from exc
         yield from reader
 
 
@@ -353,23 +366,30 @@ def check_snapshot(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
         raise WarehouseError(f"no snapshot {snapshot}: the warehouse has snapshots {min(ids)} to {max(ids)}")
 
 
+_DIFF_COLUMNS = {"documents": "doc_id, raw_path, raw_sha256, clean_sha256, pipeline_version",
+                 "sentences": "sentence_id, text"}
+
+
 def diff(wh: Warehouse, old: int, new: int) -> dict[str, list[tuple]]:
     """What changed from snapshot `old` to `new`: document and sentence rows, by kind."""
     with wh.connect(read_only=True) as con:
         for snapshot in (old, new):
             check_snapshot(con, snapshot)
         for name, version in (("a", old), ("b", new)):
-            for table in ("documents", "sentences"):
+            for table, columns in _DIFF_COLUMNS.items():
+                at = f"{table} AT (VERSION => {int(version)})"
                 try:
-                    con.execute(f"CREATE TEMP TABLE {table}_{name} AS "
-                                f"SELECT * FROM {table} AT (VERSION => {int(version)})")
-                except duckdb.Error:  # the table did not exist yet at that snapshot
-                    con.execute(f"CREATE TEMP TABLE {table}_{name} AS SELECT * FROM {table} LIMIT 0")
+                    # Schema 2.x called the documents' key version_id (flows.warehouse.migrate).
+                    if "version_id" in {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {at}").fetchall()}:
+                        columns = columns.replace("doc_id", "version_id AS doc_id")
+                    con.execute(f"CREATE TEMP TABLE {table}_{name} AS SELECT {columns} FROM {at}")
+                except duckdb.CatalogException:  # the table did not exist yet at that snapshot
+                    con.execute(f"CREATE TEMP TABLE {table}_{name} AS SELECT {_DIFF_COLUMNS[table]} FROM {table} LIMIT 0")
         queries = {
-            "documents added": "SELECT version_id, raw_path FROM documents_b WHERE version_id NOT IN (SELECT version_id FROM documents_a)",
-            "documents removed": "SELECT version_id, raw_path FROM documents_a WHERE version_id NOT IN (SELECT version_id FROM documents_b)",
+            "documents added": "SELECT doc_id, raw_path FROM documents_b WHERE doc_id NOT IN (SELECT doc_id FROM documents_a)",
+            "documents removed": "SELECT doc_id, raw_path FROM documents_a WHERE doc_id NOT IN (SELECT doc_id FROM documents_b)",
             "documents changed": (
-                "SELECT b.version_id, b.raw_path FROM documents_b b JOIN documents_a a USING (version_id) "
+                "SELECT b.doc_id, b.raw_path FROM documents_b b JOIN documents_a a USING (doc_id) "
                 "WHERE a.raw_sha256 <> b.raw_sha256 OR a.clean_sha256 <> b.clean_sha256 "
                 "OR a.pipeline_version <> b.pipeline_version"
             ),

@@ -114,12 +114,12 @@ def _replace_sources(con: duckdb.DuckDBPyConnection, sources: list[SourceInfo], 
 # depend on every row, so they are recomputed over the (small) key columns at each publish, and
 # only the rows whose flags change are updated.
 _VERSION_FLAGS = f"""
-    SELECT version_id,
-           row_number() OVER (PARTITION BY doc_id ORDER BY fetched DESC NULLS LAST,
+    SELECT doc_id,
+           row_number() OVER (PARTITION BY page_id ORDER BY fetched DESC NULLS LAST,
                               raw_path DESC, raw_record DESC NULLS LAST) = 1 AS latest,
-           CASE WHEN clean_text_empty THEN NULL ELSE nullif(first_value(version_id) OVER (
-                PARTITION BY clean_sha256 ORDER BY raw_path, raw_record NULLS FIRST), version_id) END AS first
-    FROM (SELECT version_id, doc_id, fetched, raw_path, raw_record, clean_sha256,
+           CASE WHEN clean_text_empty THEN NULL ELSE nullif(first_value(doc_id) OVER (
+                PARTITION BY clean_sha256 ORDER BY raw_path, raw_record NULLS FIRST), doc_id) END AS first
+    FROM (SELECT doc_id, page_id, fetched, raw_path, raw_record, clean_sha256,
                  clean_sha256 = '{EMPTY_SHA256}' AS clean_text_empty FROM documents)
 """
 
@@ -128,7 +128,7 @@ def refresh_version_flags(con: duckdb.DuckDBPyConnection) -> int:
     """Set documents.is_latest and duplicate_of where they changed; the number of rows updated."""
     (updated,) = con.execute(
         f"UPDATE documents SET is_latest = f.latest, duplicate_of = f.first FROM ({_VERSION_FLAGS}) f "
-        "WHERE documents.version_id = f.version_id "
+        "WHERE documents.doc_id = f.doc_id "
         "AND (documents.is_latest IS DISTINCT FROM f.latest OR documents.duplicate_of IS DISTINCT FROM f.first)"
     ).fetchone()
     return updated
@@ -182,9 +182,9 @@ def _publish_once(wh, staged, replace_paths, sources, run_row, collection) -> in
         snapshot_id = (base or 0) + 1
         if replace_paths:
             temp_list(con, "replace_paths", "raw_path", replace_paths)
-            versions = "SELECT version_id FROM documents WHERE raw_path IN (SELECT raw_path FROM replace_paths)"
+            versions = "SELECT doc_id FROM documents WHERE raw_path IN (SELECT raw_path FROM replace_paths)"
             for table in ("sentences", "removed", "edits", "line_index"):
-                (deleted,) = con.execute(f"DELETE FROM {table} WHERE version_id IN ({versions})").fetchone()
+                (deleted,) = con.execute(f"DELETE FROM {table} WHERE doc_id IN ({versions})").fetchone()
                 run_row = dict(run_row, n_sentences_deleted=deleted) if table == "sentences" else run_row
             for table in ("documents", "rejects", "files"):
                 con.execute(f"DELETE FROM {table} WHERE raw_path IN (SELECT raw_path FROM replace_paths)")

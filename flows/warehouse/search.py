@@ -35,8 +35,8 @@ def search(wh: Warehouse, query: str, limit: int = 10, source: str | None = None
                 ) WHERE score IS NOT NULL ORDER BY score DESC, sentence_id LIMIT ?
             )
             SELECT round(t.score, 3), t.text, d.title, t.source_id, d.published, t.lang, t.sentence_id
-            FROM top t JOIN (SELECT version_id, title, published FROM {LAKE}.documents AT (VERSION => {int(snapshot)})) d
-                USING (version_id)
+            FROM top t JOIN (SELECT doc_id, title, published FROM {LAKE}.documents AT (VERSION => {int(snapshot)})) d
+                USING (doc_id)
             ORDER BY t.score DESC, t.sentence_id
             """,
             [query, source, source, lang, lang, int(limit)],
@@ -51,7 +51,7 @@ class Concordance:
     left: str
     match: str
     right: str
-    version_id: str
+    doc_id: str
     char_start: int  # of the match, in the document's clean text
     title: str | None
     source_id: str
@@ -90,13 +90,13 @@ def _phrase_terms(con: duckdb.DuckDBPyConnection, phrase: str) -> list[str]:
 
 
 def _candidates(con: duckdb.DuckDBPyConnection, phrase: str, pattern: re.Pattern) -> list[tuple]:
-    """(version_id, char_start, text) of the sentences that may hold the phrase, in document
+    """(doc_id, char_start, text) of the sentences that may hold the phrase, in document
     order: those whose index terms include every term of the phrase (a sentence holding the
     phrase as whole words has its words as tokens), or a scan when no word is indexed."""
     terms = _phrase_terms(con, phrase)
     if not terms:  # only stop words, or no letters or digits: nothing to look up
-        return con.execute("SELECT version_id, char_start, text FROM sentences WHERE regexp_matches(text, ?, 'i') "
-                           "ORDER BY version_id, char_start", [pattern.pattern.replace(r"\b", "")]).fetchall()
+        return con.execute("SELECT doc_id, char_start, text FROM sentences WHERE regexp_matches(text, ?, 'i') "
+                           "ORDER BY doc_id, char_start", [pattern.pattern.replace(r"\b", "")]).fetchall()
     term_ids = [int(row[0]) for row in con.execute(
         f"SELECT termid FROM {FTS}.dict WHERE term IN ({', '.join(quote(term) for term in terms)})").fetchall()]
     if len(term_ids) < len(terms):  # a word no sentence has
@@ -107,14 +107,14 @@ def _candidates(con: duckdb.DuckDBPyConnection, phrase: str, pattern: re.Pattern
             SELECT docid FROM {FTS}.terms WHERE termid IN ({', '.join(map(str, term_ids))})
             GROUP BY docid HAVING count(DISTINCT termid) = {len(term_ids)}
         )
-        SELECT s.version_id, s.char_start, s.text FROM hits JOIN sentences s USING (docid)
-        ORDER BY s.version_id, s.char_start
+        SELECT s.doc_id, s.char_start, s.text FROM hits JOIN sentences s USING (docid)
+        ORDER BY s.doc_id, s.char_start
         """).fetchall()
 
 
 @dataclass(frozen=True)
 class PhraseMatch:
-    version_id: str
+    doc_id: str
     sentence_start: int  # of the sentence, in the document's clean text
     sentence: str
     start: int  # of the match, in the document's clean text
@@ -125,8 +125,8 @@ def _phrase_matches(con: duckdb.DuckDBPyConnection, phrase: str) -> list[PhraseM
     pattern = phrase_pattern(phrase)
     if pattern is None:
         return []
-    return [PhraseMatch(version_id, start, text, start + m.start(), start + m.end())
-            for version_id, start, text in _candidates(con, phrase, pattern) for m in pattern.finditer(text)]
+    return [PhraseMatch(doc_id, start, text, start + m.start(), start + m.end())
+            for doc_id, start, text in _candidates(con, phrase, pattern) for m in pattern.finditer(text)]
 
 
 def phrase_sentences(wh: Warehouse, phrase: str, at: int | None = None) -> list[PhraseMatch]:
@@ -155,7 +155,7 @@ def kwic(wh: Warehouse, phrase: str, width: int = 60, limit: int | None = None,
         # Handed over as arrays in one piece (row by row is slow for many matches), as NumPy's
         # rather than Arrow's: pyarrow converting Python lists imports pandas.
         con.register("kwic_matches", {
-            "n": numpy.arange(len(matches)), "version_id": numpy.array([m.version_id for m in matches]),
+            "n": numpy.arange(len(matches)), "doc_id": numpy.array([m.doc_id for m in matches]),
             "s": numpy.array([m.start for m in matches]), "e": numpy.array([m.end for m in matches]),
         })
         # DuckDB's substr counts from 1, our offsets from 0: the windows are cut in the database,
@@ -165,17 +165,17 @@ def kwic(wh: Warehouse, phrase: str, width: int = 60, limit: int | None = None,
             SELECT substr(d.clean_text, greatest(m.s - {int(width)}, 0) + 1, m.s - greatest(m.s - {int(width)}, 0)),
                    substr(d.clean_text, m.s + 1, m.e - m.s),
                    substr(d.clean_text, m.e + 1, {int(width)}),
-                   m.version_id, m.s, d.title, d.source_id
+                   m.doc_id, m.s, d.title, d.source_id
             FROM kwic_matches m
-            JOIN (SELECT version_id, clean_text, title, source_id FROM {LAKE}.documents AT (VERSION => {int(snapshot)})) d
-                USING (version_id)
+            JOIN (SELECT doc_id, clean_text, title, source_id FROM {LAKE}.documents AT (VERSION => {int(snapshot)})) d
+                USING (doc_id)
             ORDER BY m.n
             """
         ).fetchall()
     finally:
         con.close()
-    return [Concordance(_one_line(left), _one_line(match), _one_line(right), version_id, start, title, source)
-            for left, match, right, version_id, start, title, source in rows]
+    return [Concordance(_one_line(left), _one_line(match), _one_line(right), doc_id, start, title, source)
+            for left, match, right, doc_id, start, title, source in rows]
 
 
 def kwic_lines(found: list[Concordance], width: int) -> list[str]:

@@ -33,7 +33,7 @@ INDEX_OPTIONS = (f"stemmer = 'porter', stopwords = 'english', ignore = '{_NOT_WO
 # all white space) gives the same words in one regex pass instead of two.
 _WORDS = f"regexp_split_to_array(lower(strip_accents(text)), '{_NOT_WORD}')"
 # Bumped when the index's tables or options change: an older index is rebuilt, never read.
-INDEX_FORMAT = 5
+INDEX_FORMAT = 6
 # An update leaves the postings of the sentences that left in place (`dead_docs` lists their
 # documents; every query reaches postings through `docs` or `sentences`, which no longer hold
 # them), and rewrites the postings without them once they are this share of all postings:
@@ -68,12 +68,12 @@ def _detach_index(con: duckdb.DuckDBPyConnection) -> None:
 
 
 FTS = "fts_main_sentences"
-_SENTENCE_COLUMNS = "sentence_id, version_id, char_start, source_id, lang, text"
+_SENTENCE_COLUMNS = "sentence_id, doc_id, char_start, source_id, lang, text"
 # The stored sentences carry their full-text document id: a phrase lookup joins its postings'
 # ids to them directly, on integers. Their text is stored uncompressed: the join reads every
 # stored text (DuckDB fetches no rows by position), and decompressing FSST there takes longer
 # than the extra disk reads cost (the indexed phrase query of python benchmarks/bench.py).
-_SENTENCES_TABLE = ("CREATE TABLE sentences (docid BIGINT, sentence_id VARCHAR, version_id VARCHAR, "
+_SENTENCES_TABLE = ("CREATE TABLE sentences (docid BIGINT, sentence_id VARCHAR, doc_id VARCHAR, "
                     "char_start BIGINT, source_id VARCHAR, lang VARCHAR, text VARCHAR USING COMPRESSION uncompressed)")
 
 
@@ -193,7 +193,7 @@ def _read_changes(con: duckdb.DuckDBPyConnection, since: int, snapshot: int) -> 
         CREATE TEMP TABLE gone AS
         SELECT sentence_id FROM sentences s
         WHERE sentence_id IN (SELECT sentence_id FROM changes WHERE change_type IN {removal}) AND NOT EXISTS (
-            SELECT 1 FROM arrived a WHERE a.sentence_id = s.sentence_id AND a.version_id = s.version_id
+            SELECT 1 FROM arrived a WHERE a.sentence_id = s.sentence_id AND a.doc_id = s.doc_id
             AND a.char_start = s.char_start AND a.text = s.text
             AND a.source_id IS NOT DISTINCT FROM s.source_id AND a.lang IS NOT DISTINCT FROM s.lang)
     """)

@@ -68,23 +68,23 @@ REPEATS_MEMORY_LIMIT = "100MB"
 
 
 def _near_duplicate_clusters(con: duckdb.DuckDBPyConnection, index: str, out: str, bands: int, rows: int) -> None:
-    """Create temp table `out` (version_id, cluster): documents of `index` (a relation of
+    """Create temp table `out` (doc_id, cluster): documents of `index` (a relation of
     line_index rows) that share a MinHash band of their line hashes with one another, directly
-    or through others of the same source, get one cluster, the least version_id among them."""
+    or through others of the same source, get one cluster, the least doc_id among them."""
     con.execute(f"""CREATE TEMP TABLE {out}_bands AS
-        WITH sig AS (SELECT version_id, source_id, s.i AS seed, min(hash(line_hash, s.i)) AS m
-                     FROM (SELECT DISTINCT version_id, source_id, line_hash FROM {index}), range({bands * rows}) s(i)
+        WITH sig AS (SELECT doc_id, source_id, s.i AS seed, min(hash(line_hash, s.i)) AS m
+                     FROM (SELECT DISTINCT doc_id, source_id, line_hash FROM {index}), range({bands * rows}) s(i)
                      GROUP BY ALL)
-        SELECT version_id, source_id, hash(seed // {rows}, list(m ORDER BY seed)) AS band
-        FROM sig GROUP BY version_id, source_id, seed // {rows}""")
-    con.execute(f"CREATE TEMP TABLE {out} AS SELECT DISTINCT version_id, version_id AS cluster FROM {out}_bands")
+        SELECT doc_id, source_id, hash(seed // {rows}, list(m ORDER BY seed)) AS band
+        FROM sig GROUP BY doc_id, source_id, seed // {rows}""")
+    con.execute(f"CREATE TEMP TABLE {out} AS SELECT DISTINCT doc_id, doc_id AS cluster FROM {out}_bands")
     for _ in range(16):  # label propagation: each round joins clusters one band further apart
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {out}_next AS
             WITH band_min AS (SELECT source_id, band, min(cluster) AS cluster
-                              FROM {out}_bands JOIN {out} USING (version_id) GROUP BY ALL)
-            SELECT b.version_id, min(m.cluster) AS cluster
-            FROM {out}_bands b JOIN band_min m USING (source_id, band) GROUP BY b.version_id""")
-        changed = con.execute(f"SELECT count(*) FROM {out}_next n JOIN {out} o USING (version_id) "
+                              FROM {out}_bands JOIN {out} USING (doc_id) GROUP BY ALL)
+            SELECT b.doc_id, min(m.cluster) AS cluster
+            FROM {out}_bands b JOIN band_min m USING (source_id, band) GROUP BY b.doc_id""")
+        changed = con.execute(f"SELECT count(*) FROM {out}_next n JOIN {out} o USING (doc_id) "
                               "WHERE n.cluster <> o.cluster").fetchone()[0]
         con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM {out}_next")
         if not changed:
@@ -112,38 +112,38 @@ def repeat_plan(
     with wh.capped_connection(lake=True, limit=REPEATS_MEMORY_LIMIT) as con:
         if not (wh.exists() and "line_index" in existing_tables(con)):
             con.execute("CREATE TEMP TABLE old_index "
-                        "(version_id VARCHAR, source_id VARCHAR, text_sha256 VARCHAR, line_hash BIGINT)")
-            con.execute("CREATE TEMP TABLE old_docs (version_id VARCHAR, raw_path VARCHAR)")
+                        "(doc_id VARCHAR, source_id VARCHAR, text_sha256 VARCHAR, line_hash BIGINT)")
+            con.execute("CREATE TEMP TABLE old_docs (doc_id VARCHAR, raw_path VARCHAR)")
         else:
-            con.execute("CREATE TEMP TABLE old_docs AS SELECT version_id, raw_path FROM documents "
+            con.execute("CREATE TEMP TABLE old_docs AS SELECT doc_id, raw_path FROM documents "
                         f"WHERE {in_collection(collection)}")
             con.execute("CREATE TEMP TABLE old_index AS "
-                        "SELECT version_id, source_id, text_sha256, line_hash FROM line_index"
-                        + ("" if collection is None else " WHERE version_id IN (SELECT version_id FROM old_docs)"))
+                        "SELECT doc_id, source_id, text_sha256, line_hash FROM line_index"
+                        + ("" if collection is None else " WHERE doc_id IN (SELECT doc_id FROM old_docs)"))
         temp_list(con, "gone_paths", "raw_path", gone_paths)
-        con.execute("CREATE TEMP TABLE gone AS SELECT version_id FROM old_docs "
+        con.execute("CREATE TEMP TABLE gone AS SELECT doc_id FROM old_docs "
                     "WHERE raw_path IN (SELECT raw_path FROM gone_paths)")
         # Read once: the lines after the run and the lines touched both need them.
-        con.execute("CREATE TEMP TABLE fresh AS SELECT version_id, source_id, text_sha256, line_hash FROM " + (
+        con.execute("CREATE TEMP TABLE fresh AS SELECT doc_id, source_id, text_sha256, line_hash FROM " + (
             f"read_parquet([{', '.join(quote(str(p)) for p in fingerprints)}])" if fingerprints
             else "old_index WHERE false"
         ))
-        kept = "SELECT * FROM old_index WHERE version_id NOT IN (SELECT version_id FROM gone)"
+        kept = "SELECT * FROM old_index WHERE doc_id NOT IN (SELECT doc_id FROM gone)"
         con.execute(f"CREATE TEMP TABLE new_index AS {kept} UNION ALL SELECT * FROM fresh")
         structure = rules()["structure"]
         bands, rows = structure["near_duplicate_bands"], structure["near_duplicate_rows"]
         _near_duplicate_clusters(con, "old_index", "old_clusters", bands, rows)
         _near_duplicate_clusters(con, "new_index", "new_clusters", bands, rows)
         repeated = (  # identical and near-duplicate documents count once
-            "SELECT source_id, line_hash FROM ({}) i JOIN {} c USING (version_id) GROUP BY source_id, line_hash "
+            "SELECT source_id, line_hash FROM ({}) i JOIN {} c USING (doc_id) GROUP BY source_id, line_hash "
             f"HAVING count(DISTINCT c.cluster) >= {int(min_docs)}"
         )
         con.execute(f"CREATE TEMP TABLE new_rep AS {repeated.format('SELECT * FROM new_index', 'new_clusters')}")
         # Only the lines of the documents that leave, arrive or change cluster can start or stop
         # being repeats: counted before the run for those alone, not for the whole index again.
         con.execute("CREATE TEMP TABLE touched AS SELECT source_id, line_hash FROM old_index "
-                    "WHERE version_id IN (SELECT version_id FROM gone) "
-                    "OR version_id IN (SELECT version_id FROM old_clusters o JOIN new_clusters n USING (version_id) "
+                    "WHERE doc_id IN (SELECT doc_id FROM gone) "
+                    "OR doc_id IN (SELECT doc_id FROM old_clusters o JOIN new_clusters n USING (doc_id) "
                     "                  WHERE o.cluster <> n.cluster) "
                     "UNION SELECT source_id, line_hash FROM fresh")
         con.execute("CREATE TEMP TABLE old_rep AS " + repeated.format(
@@ -155,6 +155,6 @@ def repeat_plan(
             "flipped AS ((SELECT * FROM new_touched EXCEPT SELECT * FROM old_rep) "
             "UNION (SELECT * FROM old_rep EXCEPT SELECT * FROM new_touched)) "
             "SELECT DISTINCT d.raw_path FROM old_index i JOIN flipped USING (source_id, line_hash) "
-            "JOIN old_docs d USING (version_id) WHERE i.version_id NOT IN (SELECT version_id FROM gone) ORDER BY 1"
+            "JOIN old_docs d USING (doc_id) WHERE i.doc_id NOT IN (SELECT doc_id FROM gone) ORDER BY 1"
         ).fetchall()
     return n_repeats, [row[0] for row in affected]
