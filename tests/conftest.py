@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -55,6 +56,13 @@ def sample_copy(tmp_path: Path) -> Path:
     raw = tmp_path / "raw"
     shutil.copytree(SAMPLE, raw)
     return raw
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    """{relative path: sha256} of every file under root (the run lock aside): to show a
+    command left a folder byte-identical."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".run.lock"}
 
 
 def corpus(*args: str, expect: int = 0) -> str:

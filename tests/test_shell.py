@@ -1,13 +1,17 @@
 """`corpus shell`: the real DuckDB CLI (duckdb-cli package) on the warehouse, read-only."""
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from flows.interface import confine
 from flows.interface.shell import duckdb_program
-from tests.conftest import ROOT, corpus
+from tests.conftest import ROOT, corpus, fingerprint
 
 
 def _shell(wh: Path, sql: str, *args: str) -> subprocess.CompletedProcess:
@@ -77,3 +81,36 @@ def test_at_opens_an_earlier_snapshot_and_bad_ones_are_clear_errors(sample_wareh
     assert "SNAPSHOT_VERSION 1" in corpus("shell", "--warehouse", str(sample_warehouse), "--at", "1", "--print-init")
     assert "no snapshot 7" in corpus("shell", "--warehouse", str(sample_warehouse), "--at", "7", expect=1)
     assert "no warehouse at" in corpus("shell", "--warehouse", str(tmp_path / "none"), expect=1)
+
+
+@pytest.mark.skipif(not confine.abi_version(), reason="this kernel has no Landlock")
+def test_the_shell_cannot_write_inside_the_warehouse_but_can_write_results_elsewhere(sample_warehouse, tmp_path):
+    wh = tmp_path / "wh"
+    shutil.copytree(sample_warehouse, wh, ignore=shutil.ignore_patterns("search", "staging"))
+    before = fingerprint(wh)
+    work = tmp_path / "work"
+    work.mkdir()
+    live = next((wh / "data" / "main" / "documents").glob("*.parquet"))
+    attacks = [
+        f"ATTACH 'ducklake:sqlite:{wh}/catalog.sqlite' AS w (DATA_PATH '{wh}/data/', OVERRIDE_DATA_PATH true); "
+        "DELETE FROM w.sentences WHERE section = 'comment';",
+        f"COPY (SELECT 'garbage' AS x) TO '{live}' (FORMAT parquet);",
+        f"COPY (SELECT 1 AS x) TO '{wh}/data/main/new.csv';",
+    ]
+    for sql in attacks:
+        result = subprocess.run([sys.executable, "-m", "flows", "shell", "--warehouse", str(wh), "-c", sql],
+                                capture_output=True, text=True, timeout=120, cwd=work)
+        assert "Permission denied" in result.stdout + result.stderr, (sql, result.stdout, result.stderr)
+    assert fingerprint(wh) == before
+    result = subprocess.run([sys.executable, "-m", "flows", "shell", "--warehouse", str(wh), "-c",
+                             "COPY (SELECT count(*) AS n FROM sentences) TO 'out.csv';"],
+                            capture_output=True, text=True, timeout=120, cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert (work / "out.csv").read_text().split() == ["n", "1358"]
+
+
+def test_only_folders_apart_from_the_warehouse_are_writable(tmp_path):
+    wh, inside, apart = tmp_path / "p" / "wh", tmp_path / "p" / "wh" / "data", tmp_path / "q"
+    for folder in (inside, apart):
+        folder.mkdir(parents=True)
+    assert confine.writable_roots(wh, [tmp_path / "p", inside, apart, tmp_path / "missing"]) == [apart]

@@ -170,8 +170,11 @@ def serve(raw_dir: Path, wh: warehouse.Warehouse, cron: str | None, interval: fl
 @format_option
 @click.option("--at", "at", default=None, metavar="N|VERSION",
               help="Query as of snapshot N, or of the snapshot of release VERSION (e.g. 1.0.0).")
-def sql(query: str, wh: warehouse.Warehouse, fmt: str, at: str | None) -> None:
-    """Run a read-only SQL QUERY on the warehouse tables.
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="Write the result to FILE (.csv, .parquet, .json or .jsonl), outside the warehouse.")
+def sql(query: str, wh: warehouse.Warehouse, fmt: str, at: str | None, output: Path | None) -> None:
+    """Run read-only SQL QUERY on the warehouse tables: queries only (SELECT, DESCRIBE, SHOW,
+    SUMMARIZE, EXPLAIN); statements that could change the warehouse are refused.
 
     Tables: documents, sentences, removed, edits, rejects, sources, runs.
     Example: corpus sql "SELECT lang, count(*) FROM sentences GROUP BY lang"
@@ -181,6 +184,10 @@ def sql(query: str, wh: warehouse.Warehouse, fmt: str, at: str | None) -> None:
         with wh.connect(read_only=True) as con:
             if warning := migrate.outdated(con):
                 click.echo(warning, err=True)
+        if output is not None:
+            written = warehouse.query_to_file(wh, query, output, snapshot)
+            click.echo(f"wrote {written} rows to {output}")
+            return
         columns, rows = warehouse.query(wh, query, snapshot)
     except warehouse.WarehouseError as exc:
         fail(str(exc))

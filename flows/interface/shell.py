@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from flows import schemas
+from flows.interface import confine
 from flows.warehouse import LAKE, Warehouse, WarehouseError, check_snapshot, extension_path, quote
 from flows.warehouse.migrate import outdated
 
@@ -55,4 +56,17 @@ def run_shell(wh: Warehouse, at: int | None, arguments: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="corpus-shell-") as folder:
         init = Path(folder) / "init.sql"
         init.write_text(script)
-        return subprocess.run([duckdb_program(), "-init", str(init), *arguments]).returncode
+        return subprocess.run([duckdb_program(), "-init", str(init), *arguments], preexec_fn=_confinement(wh)).returncode
+
+
+def _confinement(wh: Warehouse):
+    """The shell may write files beneath the current directory and the temporary directory
+    (and to its history file), never beneath the warehouse: the lake is attached read-only,
+    and the kernel refuses the rest (an ATTACH of the catalog for writing, a COPY onto a data
+    file). Without Landlock, say so."""
+    if not confine.abi_version():
+        print("warning: this kernel has no Landlock: the shell's lake is read-only, but its SQL "
+              "could still write files inside the warehouse (ATTACH, COPY)", file=sys.stderr)
+        return None
+    candidates = [Path.cwd(), Path(tempfile.gettempdir()), Path("/dev"), Path.home() / ".duckdb_history"]
+    return confine.deny_writes_except(confine.writable_roots(wh.root, candidates))

@@ -399,13 +399,60 @@ def diff(wh: Warehouse, old: int, new: int) -> dict[str, list[tuple]]:
         return {kind: con.execute(q + " ORDER BY 1").fetchall() for kind, q in queries.items()}
 
 
+_EXPLAIN_ANALYZE = re.compile(r"\s*EXPLAIN\s+ANALY[SZ]E\b", re.IGNORECASE)
+
+
+def check_read_only(sql: str) -> None:
+    """Refuse SQL with any statement but a query (SELECT, FROM, WITH, VALUES, DESCRIBE, SHOW,
+    SUMMARIZE, PRAGMA of a value, EXPLAIN): the lake is attached read-only, but ATTACH, USE,
+    SET, COPY, LOAD or CALL could reach its files another way. DuckDB's own parser says what
+    each statement is, so quoting or comments cannot hide one."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise WarehouseError(f"SQL failed: {exc}") from exc
+    for statement in statements:
+        kind = statement.type
+        if kind == duckdb.StatementType.EXPLAIN and _EXPLAIN_ANALYZE.match(statement.query):
+            # EXPLAIN ANALYZE runs what it explains.
+            inner = duckdb.extract_statements(_EXPLAIN_ANALYZE.sub("", statement.query, count=1))
+            kind = inner[0].type if len(inner) == 1 else duckdb.StatementType.INVALID
+        if kind not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
+            raise WarehouseError(
+                f"only queries run on the warehouse, which is read-only here; refused a {kind.name} "
+                f"statement: {' '.join(statement.query.split())[:80]!r} (to save results, use "
+                "--output FILE.csv|.parquet|.json, or --format csv > FILE)")
+
+
 def query(wh: Warehouse, sql: str, snapshot: int | None = None) -> tuple[list[str], list[tuple]]:
-    """Run read-only SQL with the tables visible by name; (column names, rows)."""
+    """Run read-only SQL (`check_read_only`) with the tables visible by name; (column names, rows)."""
+    check_read_only(sql)
     with wh.connect(read_only=True, snapshot=snapshot) as con:
         cursor = con.execute(sql)
         if cursor.description is None:
             return [], []
         return [d[0] for d in cursor.description], cursor.fetchall()
+
+
+_OUTPUT_FORMATS = {".csv": "FORMAT csv, HEADER true", ".parquet": "FORMAT parquet, COMPRESSION zstd",
+                   ".json": "FORMAT json, ARRAY true", ".jsonl": "FORMAT json"}
+
+
+def query_to_file(wh: Warehouse, sql: str, output: Path, snapshot: int | None = None) -> int:
+    """Write the result of one read-only query to `output` (its suffix gives the format), which
+    must lie outside the warehouse; the number of rows written."""
+    check_read_only(sql)
+    if len(duckdb.extract_statements(sql)) != 1:
+        raise WarehouseError("--output takes one query")
+    options = _OUTPUT_FORMATS.get(output.suffix.lower())
+    if options is None:
+        raise WarehouseError(f"{output}: --output needs a file name ending in {', '.join(_OUTPUT_FORMATS)}")
+    target = output.resolve()
+    if target.is_relative_to(wh.root.resolve()) or target.is_relative_to(wh.data_path.resolve()):
+        raise WarehouseError(f"{output}: inside the warehouse {wh.root}; write results elsewhere")
+    with wh.connect(read_only=True, snapshot=snapshot) as con:
+        (rows,) = con.execute(f"COPY ({sql.strip().rstrip(';')}) TO {quote(str(target))} ({options})").fetchone()
+    return rows
 
 
 def parquet_connection(folder: Path) -> duckdb.DuckDBPyConnection:
