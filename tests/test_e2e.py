@@ -5,12 +5,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLE, corpus, postgres_database
+from flows.interface import confine
+from tests.conftest import SAMPLE, corpus, fingerprint, postgres_database
 
 OFFSET_MISMATCHES = (
     "SELECT count(*) AS bad FROM sentences s JOIN documents d USING (doc_id) "
@@ -199,10 +201,14 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         (["run", "does-not-exist"], "corpus: error: raw folder does-not-exist does not exist"),
         (["run", "empty-dir"], "corpus: error: raw folder empty-dir contains no files"),
         (["sql", "select 1", "--warehouse", "nowhere"], "corpus: error: no warehouse at nowhere"),
+        (["run", "raw", "--warehouse", "/sys/corpus-warehouse"],  # /sys: not writable, even by root
+         "corpus: error: cannot write to warehouse /sys/corpus-warehouse: "),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
     (tmp_path / "empty-dir").mkdir()
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.txt").write_text("Some text here.")
     result = _cli(*args, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.startswith(message)
@@ -229,3 +235,24 @@ def test_diff_and_release_read_the_same_catalog(built):
     assert "all files match" in corpus("verify", str(wh / "releases" / "1.0.0"))
     manifest = json.loads((wh / "releases" / "1.0.0" / "manifest.json").read_text())
     assert manifest["snapshot_id"] == 2 and manifest["row_counts"]["sentences"] == 1358
+
+
+@pytest.mark.skipif(not confine.abi_version(), reason="this kernel has no Landlock")
+def test_a_run_on_a_warehouse_it_cannot_write_is_one_line(tmp_path):
+    """The warehouse's file system read-only for the run (a Landlock ruleset on its process):
+    one line, no traceback, the warehouse untouched."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.txt").write_text("Some text here.")
+    wh = tmp_path / "wh"
+    corpus("run", str(raw), "--warehouse", str(wh))
+    before = fingerprint(wh)
+    (raw / "b.txt").write_text("More text here.")
+    writable = confine.writable_roots(wh, [Path(tempfile.gettempdir()), tmp_path / "home", Path("/dev")])
+    result = subprocess.run([sys.executable, "-m", "flows", "run", str(raw), "--warehouse", str(wh)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            preexec_fn=confine.deny_writes_except(writable))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"corpus: error: cannot write to warehouse {wh}: Permission denied"), result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert fingerprint(wh) == before

@@ -24,6 +24,16 @@ def snapshot_of(wh: Path) -> dict:
     return state
 
 
+def orphans(wh: Path) -> list[str]:
+    """Files under the data path that no snapshot references (DuckLake's own listing)."""
+    con = Warehouse(wh).connect(read_only=False)
+    try:
+        rows = con.execute("CALL ducklake_delete_orphaned_files('lake', dry_run => true, cleanup_all => true)").fetchall()
+    finally:
+        con.close()
+    return sorted(path for (path,) in rows)
+
+
 def killed_run(raw: Path, wh: Path, point: str) -> int:
     env = dict(os.environ, CORPUS_FAULT=point)
     process = subprocess.Popen(
@@ -63,9 +73,11 @@ def test_sigkill_at_any_point_keeps_the_previous_snapshot(raw_two_states):
         assert killed_run(raw, wh, point) == -signal.SIGKILL, point
         assert snapshot_of(wh) == before, f"warehouse changed after a kill at {point}"
         assert any(Warehouse(wh).staging_for(None).iterdir()), "the dead run left its staging behind"
+    assert orphans(wh), "the kill inside publish left data files that no snapshot references"
 
     corpus("run", str(raw), "--warehouse", str(wh))
     assert not any(Warehouse(wh).staging_for(None).iterdir()), "leftover staging was not cleaned"
+    assert orphans(wh) == [], "the next run did not remove the dead run's data files"
     reference = tmp / "reference"
     corpus("run", str(raw), "--warehouse", str(reference))
     after, expected = snapshot_of(wh), snapshot_of(reference)

@@ -117,3 +117,18 @@ def test_a_killed_run_takes_its_server_with_it(tmp_path):
     while _processes_with(home) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _processes_with(home) == []
+
+
+def test_empty_logs_of_dead_runs_are_removed_and_others_kept(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    names = {
+        f"{prefect_server.LOG_PREFIX}{dead.pid}-a.log": "",  # a killed run's: removed
+        f"{prefect_server.LOG_PREFIX}{dead.pid}-b.log": "Traceback: why it failed\n",  # has words: kept
+        f"{prefect_server.LOG_PREFIX}{os.getpid()}-c.log": "",  # a live run's: kept
+        f"{prefect_server.LOG_PREFIX}old.log": "",  # not named by a run: kept
+    }
+    for name, text in names.items():
+        (tmp_path / name).write_text(text)
+    prefect_server.remove_dead_empty_logs(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(list(names)[1:])

@@ -3,6 +3,7 @@
 import functools
 import http.server
 import json
+import shutil
 import subprocess
 import threading
 
@@ -134,6 +135,20 @@ def test_version_policy_is_enforced(released):
     changelog = (wh / "releases" / "1.1.0" / "CHANGELOG.md").read_text()
     assert "- documents added: 1" in changelog and "- new.txt" in changelog
     assert json.loads((wh / "releases" / "1.1.0" / "manifest.json").read_text())["previous_release"] == "1.0.0"
+
+
+def test_symbolic_links_in_the_release_path_are_one_line_errors(sample_warehouse, tmp_path):
+    wh = tmp_path / "wh"
+    shutil.copytree(sample_warehouse, wh, ignore=shutil.ignore_patterns("search", "staging", "releases"))
+    (wh / "releases").symlink_to(tmp_path / "missing")
+    message = fails("release", "1.0.0", "--warehouse", str(wh))
+    assert "is a symbolic link to" in message and "which is not a folder" in message
+    assert "Traceback" not in message and len(message.strip().splitlines()) == 1
+    (wh / "releases").unlink()
+    (wh / "releases").mkdir()
+    (wh / "releases" / "1.0.0").symlink_to(tmp_path / "missing")
+    assert "already exists" in fails("release", "1.0.0", "--warehouse", str(wh))
+    assert not (tmp_path / "missing").exists()
 
 
 @pytest.fixture

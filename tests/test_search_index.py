@@ -173,3 +173,28 @@ def test_a_search_connection_is_capped_and_spills_outside_the_warehouse(tmp_path
         con.close()
     assert limit == memory_limit_as_duckdb_shows_it()
     assert Path(spill).parent == Path(tempfile.gettempdir())
+
+
+def test_an_index_whose_log_was_not_merged_is_never_installed_and_leaves_nothing(tmp_path, monkeypatch):
+    """A checkpoint that fails (a full disk) leaves the tables in the write-ahead log: renaming
+    the file alone would install an index without them."""
+    wh = _warehouse(tmp_path)
+
+    def write_without_checkpoint(wh, partial, snapshot, previous):
+        with duckdb.connect(str(partial)) as con:
+            con.execute("PRAGMA disable_checkpoint_on_shutdown")
+            con.execute(f"CREATE TABLE index_format AS SELECT {search_index.INDEX_FORMAT} AS format")
+        assert partial.with_name(partial.name + ".wal").exists()
+
+    monkeypatch.setattr(search_index, "_write_index", write_without_checkpoint)
+    with pytest.raises(warehouse.WarehouseError, match="was not written completely"):
+        search_index.build_index(wh, 1)
+    assert list((wh.root / "search").iterdir()) == []
+
+
+def test_a_damaged_index_is_rebuilt_by_the_next_search(tmp_path):
+    wh = _warehouse(tmp_path)
+    path = search_index.build_index(wh, 1)
+    path.write_bytes(b"not a database" * 100)
+    assert len(search.search(wh, "river")[1]) == 2
+    assert search_index._is_current(path)

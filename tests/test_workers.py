@@ -1,9 +1,17 @@
 """A build with a process pool, or on a Dask cluster, gives exactly the rows of a build in one
 process."""
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
 import pytest
 
-from tests.conftest import SAMPLE, corpus
+from tests.conftest import ROOT, SAMPLE, corpus
 
 TABLES = ["documents", "sentences", "removed", "edits", "rejects", "files", "line_index"]
 
@@ -146,3 +154,29 @@ def test_without_a_pool_work_that_calls_in_pool_itself_runs_on_the_work_thread()
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "corpus-work_0"
+
+
+def test_pool_workers_end_when_the_run_s_process_is_killed_alone(tmp_path):
+    """kill -9 of the run's process only (as a scheduler or the OOM killer does): its workers
+    do not outlive it."""
+    meet = tmp_path / "meet"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows", "run", str(SAMPLE), "--warehouse", str(tmp_path / "wh"),
+         "--workers", "2", "--shard-size", "2"],
+        env=dict(os.environ, CORPUS_FAULT=f"meet:processing:{meet}:99"), cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (meet.exists() and any(meet.iterdir())) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = [child for child in psutil.Process(process.pid).children()
+                   if "multiprocessing" in " ".join(child.cmdline())]
+        assert len(workers) >= 2, "the run did not reach its processing with a pool"
+        process.kill()
+        process.wait(timeout=30)
+        _, alive = psutil.wait_procs(workers, timeout=20)
+        assert alive == [], f"{len(alive)} workers outlived the run"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)

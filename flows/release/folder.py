@@ -113,8 +113,15 @@ def release(wh: warehouse.Warehouse, version: str, snapshot: int | None = None) 
     number = parse_version(version)
     root = wh.root / "releases"
     target = root / version
-    if target.exists():
+    if target.exists() or target.is_symlink():
         raise ReleaseError(f"release {version} already exists at {target}; releases are never overwritten")
+    if root.is_symlink() and not root.is_dir():
+        raise ReleaseError(f"{root} is a symbolic link to {os.readlink(root)}, which is not a folder: "
+                           "remove it, or point it at a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReleaseError(f"cannot create the releases folder {root}: {exc.strerror or exc}") from None
     snapshot = warehouse.latest_snapshot(wh) if snapshot is None else snapshot
     history = releases(root)
     for earlier in history:

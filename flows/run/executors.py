@@ -8,6 +8,8 @@ so they import only the modules the work needs (never Prefect, so they start no 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -16,9 +18,26 @@ from contextlib import contextmanager
 WORK_THREAD = "corpus-work"
 
 
+def _end_with_parent() -> None:
+    """In each worker, first: a thread that ends the worker as soon as the run's process is
+    gone, however it ended (SIGKILL, the OOM killer: no exit hook runs). It waits on the
+    parent's sentinel, which the kernel closes when the parent dies; prctl's PDEATHSIG, which
+    ends the temporary Prefect server, would fire when the *thread* that spawned the worker
+    ends, and pools spawn from Prefect's short-lived task threads."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="corpus-parent-watch", daemon=True).start()
+
+
 def _spawn_pool(workers: int, max_tasks_per_child: int | None = None) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               max_tasks_per_child=max_tasks_per_child)
+                               max_tasks_per_child=max_tasks_per_child, initializer=_end_with_parent)
 
 
 class Executor:

@@ -105,6 +105,17 @@ def publish_task(wh, staged, replace_paths, sources, run_row, collection) -> int
                            on_retry=get_run_logger().warning, in_process=executors.current().run)
 
 
+@task(name="remove-orphans", persist_result=False, cache_policy=NO_CACHE)
+def orphans_task(wh, collection: str | None) -> None:
+    """Data files of runs that died mid-publish. The run is committed already: a cleanup that
+    fails is only logged (the next run tries again)."""
+    try:
+        if removed := publish.remove_orphans(wh, collection):
+            get_run_logger().info("removed %d data files no snapshot references (left by a run that died)", removed)
+    except Exception as exc:  # noqa: BLE001 (the data is safe; the next run retries)
+        get_run_logger().warning("orphan data files not removed: %s: %s", type(exc).__name__, exc)
+
+
 @task(name="search-index", persist_result=False, cache_policy=NO_CACHE)
 def index_task(wh, snapshot_id: int) -> None:
     """The full-text index of the new snapshot. The run is committed already: an index that
@@ -265,6 +276,7 @@ def _stage_and_publish(run: _Run):
     snapshot_id = publish_task(run.wh, staged, planned.lists.replace, planned.sources, run_row,
                                run.collection)
     mark = run.lap("publish", mark)
+    orphans_task(run.wh, run.collection)
     index_task(run.wh, snapshot_id)
     run.lap("index", mark)
     counts["n_sentences_deleted"] = _sentences_deleted(run.wh, snapshot_id)

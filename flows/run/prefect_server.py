@@ -76,7 +76,8 @@ class TemporaryServer:
             env = dict(os.environ, PREFECT_UI_ENABLED="0", PREFECT__SERVER_FINAL="1")
             if not self.scheduler:
                 env["PREFECT__SERVER_EPHEMERAL"] = "1"
-            log = tempfile.NamedTemporaryFile(prefix="corpus-prefect-server-", suffix=".log", delete=False)
+            remove_dead_empty_logs()
+            log = tempfile.NamedTemporaryFile(prefix=f"{LOG_PREFIX}{os.getpid()}-", suffix=".log", delete=False)
             self.log = Path(log.name)
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
@@ -123,6 +124,24 @@ class TemporaryServer:
         self.process = None
         if self.log:
             self.log.unlink(missing_ok=True)
+
+
+LOG_PREFIX = "corpus-prefect-server-"
+
+
+def remove_dead_empty_logs(folder: Path | None = None) -> None:
+    """Delete the empty logs of temporary servers whose `corpus` process is gone: one killed
+    outright never ran its exit hook. (A log with something in it stays for its reader.)"""
+    for log in Path(folder or tempfile.gettempdir()).glob(f"{LOG_PREFIX}*.log"):
+        pid = log.name.removeprefix(LOG_PREFIX).split("-", 1)[0]
+        try:
+            if not pid.isdigit() or log.stat().st_size:
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            log.unlink(missing_ok=True)
+        except OSError:  # another user's process, or the log vanished: not ours to judge
+            continue
 
 
 def start_unless_configured() -> TemporaryServer | None:

@@ -249,9 +249,13 @@ class Warehouse:
     def run_lock(self, collection: str | None = None) -> Iterator[None]:
         """Exclusive lock for a run (of one collection): a second run on the same warehouse (and
         collection) fails fast and clearly. Runs of different collections may overlap."""
-        self.root.mkdir(parents=True, exist_ok=True)
         lock_path = self.lock_path.with_name(f".run-{collection}.lock") if collection else self.lock_path
-        with open(lock_path, "a+") as handle:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(lock_path, "a+")  # noqa: SIM115 (closed by the with below)
+        except OSError as exc:  # a read-only or full file system, a folder of another user
+            raise WarehouseError(f"cannot write to warehouse {self.root}: {exc.strerror or exc} ({lock_path})") from None
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -216,3 +216,21 @@ def _publish_once(wh, staged, replace_paths, sources, run_row, collection) -> in
     finally:
         con.close()
     return snapshot_id
+
+
+# Another collection's run may be between writing its files and committing them: its files
+# are only taken for orphans once older than any publish takes.
+COLLECTION_ORPHAN_AGE = "1 day"
+
+
+def remove_orphans(wh: Warehouse, collection: str | None) -> int:
+    """Delete data files no snapshot references (left by a publish that was killed, or that a
+    full disk cut short), with DuckLake's own cleanup; how many. Called after a successful
+    publish under the run lock: a whole-warehouse run is the only writer, so every orphan is
+    a dead run's; with collections, only files older than COLLECTION_ORPHAN_AGE go."""
+    when = "cleanup_all => true" if collection is None else f"older_than => now() - INTERVAL '{COLLECTION_ORPHAN_AGE}'"
+    con = wh.connect(read_only=False)
+    try:
+        return len(con.execute(f"CALL ducklake_delete_orphaned_files('{LAKE}', {when})").fetchall())
+    finally:
+        con.close()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows.warehouse.catalog import LAKE, Warehouse, quote, check_snapshot, current_snapshot
+from flows.warehouse.catalog import LAKE, Warehouse, WarehouseError, quote, check_snapshot, current_snapshot
 
 # Words are runs of letters and digits in any script (DuckDB's default tokenizer keeps curly
 # quotes and dashes on words, so '“Interest' would not be found as 'interest'), stemmed
@@ -285,8 +285,11 @@ def _has_current_format(con: duckdb.DuckDBPyConnection) -> bool:
 
 def _is_current(path: Path) -> bool:
     """Whether the index file at `path` was built by this code's INDEX_FORMAT."""
-    with duckdb.connect(str(path), read_only=True) as con:
-        return _has_current_format(con)
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return _has_current_format(con)
+    except duckdb.Error:  # damaged: as good as none
+        return False
 
 
 def build_index(wh: Warehouse, snapshot: int, incremental: bool = True) -> Path:
@@ -299,21 +302,40 @@ def build_index(wh: Warehouse, snapshot: int, incremental: bool = True) -> Path:
     partial = target.with_name(f".{target.name}.{os.getpid()}")
     previous = _previous_index(wh, snapshot) if incremental else None
     try:
-        _write_index(wh, partial, snapshot, previous)
-    except duckdb.Error:
-        if previous is None:
-            raise
-        # The change feed since the older index may be gone (its snapshots expired by
-        # maintenance, say): a fresh build needs only the current snapshot.
-        _write_index(wh, partial, snapshot, None)
-    partial.replace(target)
+        try:
+            _write_index(wh, partial, snapshot, previous)
+        except duckdb.Error:
+            if previous is None:
+                raise
+            # The change feed since the older index may be gone (its snapshots expired by
+            # maintenance, say): a fresh build needs only the current snapshot.
+            _write_index(wh, partial, snapshot, None)
+        _check_complete(partial)
+        partial.replace(target)
+    except BaseException:  # a full disk, say: no half-written file is left, none is installed
+        for leftover in (partial, _wal(partial)):
+            leftover.unlink(missing_ok=True)
+        raise
     for _, old in _indexes_before(wh, snapshot):
         old.unlink(missing_ok=True)
     return target
 
 
+def _wal(database: Path) -> Path:
+    return database.with_name(database.name + ".wal")
+
+
+def _check_complete(partial: Path) -> None:
+    """An index file is installed only whole: its write-ahead log merged into it (a file
+    renamed without its WAL has lost its tables) and readable in this code's format."""
+    if _wal(partial).exists() or not _is_current(partial):
+        raise WarehouseError(f"the search index {partial} was not written completely "
+                             "(is the disk full?); the next run or search builds it again")
+
+
 def _write_index(wh: Warehouse, partial: Path, snapshot: int, previous: tuple[int, Path] | None) -> None:
     partial.unlink(missing_ok=True)
+    _wal(partial).unlink(missing_ok=True)
     con = wh.connect(read_only=True)
     try:
         # Unbounded, DuckDB's memory grows with the corpus while it indexes.
@@ -323,6 +345,8 @@ def _write_index(wh: Warehouse, partial: Path, snapshot: int, previous: tuple[in
         else:
             _attach_index(con, partial, read_only=False)
             _fill_index(con, snapshot)
+        # Merge the WAL now, where a failure (a full disk) raises; closing would swallow it.
+        con.execute("CHECKPOINT search_index")
     finally:
         con.close()
 
@@ -342,11 +366,9 @@ def index_connection(wh: Warehouse, at: int | None) -> tuple[duckdb.DuckDBPyConn
             check_snapshot(con, at)
         snapshot = latest if at is None else at
         path = index_path(wh, snapshot)
-        if path.exists():
+        if path.exists() and _is_current(path):
             _attach_index(con, path, read_only=True)
-            if _has_current_format(con):
-                return con, snapshot
-            _detach_index(con)
+            return con, snapshot
         if snapshot == latest:
             build_index(wh, snapshot)
             _attach_index(con, path, read_only=True)
