@@ -149,6 +149,9 @@ def main() -> None:
     langid_dev(args.corpora)
     if args.langid_only:
         return
+    from flows.stages.rules import use_detector
+
+    use_detector("fasttext")  # langid_dev ends on langdetect; the labelled set compares both itself
     docs = labelled_documents(args.corpora)
     sentences = [(code, s.strip()) for code, text in docs for s in SENTENCE.findall(text)
                  if language.letter_count(s) >= 60 and len(s) < 600]

@@ -32,7 +32,7 @@ def candidates() -> dict[str, Callable[[str], list[str]]]:
         "blingfire": segment.blingfire_split,
         "nupunkt": segment.nupunkt_split,
         "syntok": segment.syntok_split,
-        "nupunkt=blingfire|syntok (chosen)": segment.split_sentences,
+        "boundary classifier over nupunkt, blingfire and terminal marks (chosen)": segment.split_sentences,
     }
     try:
         import sentencex

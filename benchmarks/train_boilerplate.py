@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from flows.stages import boilerplate  # noqa: E402
+from flows.stages.trees import Forest  # noqa: E402
 from flows.stages.clean import _is_prose, read_lines  # noqa: E402
 from flows.stages.rules import rules  # noqa: E402
 
@@ -87,7 +88,7 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> HistGradientBoostingClas
 
 
 def export(model: HistGradientBoostingClassifier) -> dict:
-    """The ensemble as the flat arrays `boilerplate.Forest` reads (trees padded to one width)."""
+    """The ensemble as the flat arrays `trees.Forest` reads (trees padded to one width)."""
     trees = [predictor[0].nodes for predictor in model._predictors]
     width = max(len(t) for t in trees)
 
@@ -117,7 +118,7 @@ def out_of_fold(pages: list[dict], rows: list[list[list[float]]]) -> list[list[f
     """Every page's probabilities from an ensemble fitted on the pages of the other folds."""
     probs: list[list[float]] = [[] for _ in pages]
     for fold in range(FOLDS):
-        forest = boilerplate.Forest(fit_pages(pages, rows, [i for i in range(len(pages)) if i % FOLDS != fold]))
+        forest = Forest(fit_pages(pages, rows, [i for i in range(len(pages)) if i % FOLDS != fold]))
         for i in range(fold, len(pages), FOLDS):
             probs[i] = [float(p) for p in forest.probabilities(rows[i])]
     return probs

@@ -195,3 +195,21 @@ def test_a_block_langdetect_cannot_read_inherits_the_document_language(monkeypat
         monkeypatch.delenv(stage_rules.DETECTOR_ENV)
         stage_rules.rules.cache_clear()
     assert [s["lang"] for s in found] == ["de", "de"]
+
+
+def test_a_short_uncertain_text_is_settled_by_how_common_its_words_are():
+    """fastText alone calls "Take care." Italian (74%); its words are common English ones."""
+    from flows.stages import language
+
+    labels, probs = language._model().predict("Take care.", k=1)
+    assert labels[0] == "__label__it" and probs[0] < 0.9
+    assert language.detect("Take care.") == Lang("en", 0.131938)  # fastText's probability of English
+    assert language.detect("We hope you do!").code == "en"  # fastText: 51% Italian
+
+
+def test_a_long_uncertain_text_is_left_to_fasttext():
+    from flows.stages import language
+
+    text = "Take care " * 6  # twelve words: over rerank_max_words
+    (label,), _ = language._model().predict(text.strip(), k=1)
+    assert language.detect(text).code == label.removeprefix("__label__")

@@ -2,6 +2,7 @@ import re
 import sys
 
 import blingfire
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -113,20 +114,7 @@ def test_gold_sentences_are_slices_of_their_blocks():
         assert [block["text"][a:b] for a, b in spans] == block["sentences"], block["id"]
 
 
-def test_plain_cuts_are_only_cuts_after_a_word_before_a_capital():
-    from flows.stages.segment import plain_cuts
-
-    assert plain_cuts(["The river rose in March.", "Farmers in Kent lost 3.5% of the crop!",
-                       "“Never again,” they said."])
-    assert not plain_cuts(["It rained."])  # one sentence: nothing was cut
-    assert not plain_cuts(["Songs, poems, etc.", "Much better songs."])  # an abbreviation for nupunkt
-    assert not plain_cuts(["Mr. Smith came home.", "He slept."])  # a period inside a sentence
-    assert not plain_cuts(["It was 5 p.m.", "He slept."])
-    assert not plain_cuts(["It rained.", "and then it stopped."])  # no capital after the cut
-    assert not plain_cuts(["Is it? Yes.", "No."])  # a question mark inside
-
-
-def test_the_plain_cuts_fast_path_gives_the_same_sentences_on_the_gold_set():
+def test_the_fast_paths_give_the_same_sentences_on_the_gold_set():
     from flows.stages import fastpaths
     from flows.stages.segment import split_sentences
 
@@ -134,6 +122,40 @@ def test_the_plain_cuts_fast_path_gives_the_same_sentences_on_the_gold_set():
         fast = align(block["text"], split_sentences(block["text"]))
         with fastpaths.disabled():
             assert fast == align(block["text"], split_sentences(block["text"])), block["id"]
+
+
+@pytest.mark.parametrize("text, sentences", [
+    # No candidate: neither splitter nor any terminal mark proposes a start.
+    ("Great service and friendly staff I will definitely come back", None),
+    ("The river rose in March. Farmers lost 3.5% of the crop!", ["The river rose in March.", "Farmers lost 3.5% of the crop!"]),
+    ("Mr. Smith came home. He slept.", ["Mr. Smith came home.", "He slept."]),
+    ("Songs, poems, etc. are welcome.", ["Songs, poems, etc. are welcome."]),
+    ("“Never again,” they said. Then they left.", ["“Never again,” they said.", "Then they left."]),
+    ("I came. I saw. I left.", ["I came.", "I saw.", "I left."]),
+])
+def test_the_classifier_splits_plain_cases(text, sentences):
+    from flows.stages.segment import split_sentences
+
+    assert split_sentences(text) == (sentences or [text])
+
+
+def test_candidates_are_what_either_splitter_proposes_and_every_terminal_mark():
+    from flows.stages.segment import candidates
+
+    text = "It rained. and then... it stopped! Really."
+    starts = [start for start, _ in candidates(text)]
+    assert starts == [text.index("and"), text.index("it stopped"), text.index("Really")]
+    features = dict(candidates(text))
+    assert features[text.index("Really")][:2] == [1.0, 1.0]  # blingfire and nupunkt both cut there
+
+
+def test_the_boundary_model_is_what_its_training_script_writes():
+    """The shipped trees are a data file the trainer reproduces (benchmarks/train_splitter.py
+    --check on the shared UD data); here: it loads, and its threshold is a probability."""
+    from flows.stages.segment import _boundary_model
+
+    forest, threshold = _boundary_model()
+    assert 0 < threshold < 1 and forest.feature.shape[0] >= 100
 
 
 # --- the splitters' own checks are exact rewrites of slower forms ------------------------------
@@ -145,19 +167,6 @@ _punctuated = st.text(alphabet=st.sampled_from(list("ab Z9.!?…;:\"'”’»)](
 @given(_punctuated)
 def test_strip_final_run_is_the_trailing_punctuation_regex(text):
     assert strip_final_run(text) == re.sub(r"[.!?…;:。！？‼⁇⁈⁉\"'”’»)\]\s]+$", "", text)
-
-
-@settings(max_examples=400, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("abcXY 19%.!?\"'”)(“")), max_size=80))
-def test_plain_end_finds_the_match_of_a_whole_search(piece):
-    whole = _PLAIN_END.search(piece)
-    found = plain_end(piece)
-    assert (found and (found.span(), found.group(1))) == (whole and (whole.span(), whole.group(1)))
-
-
-def test_plain_end_reaches_a_word_longer_than_the_tail():
-    piece = "It was " + "a" + "b" * 40 + "."
-    assert plain_end(piece).group(1) == "a" + "b" * 40
 
 
 @settings(max_examples=200, deadline=None)
@@ -173,12 +182,38 @@ def test_blingfire_call_survives_a_longer_text_after_a_shorter_one():
     assert blingfire_text_to_sentences("Short again.") == "Short again."
 
 
+def test_white_space_is_every_character_str_isspace_takes():
+    assert set(WHITE_SPACE) == {c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()}
+
+
+def test_plain_cuts_are_only_cuts_after_a_word_before_a_capital():
+    from flows.stages.segment import plain_cuts
+
+    assert plain_cuts(["The river rose in March.", "Farmers in Kent lost 3.5% of the crop!",
+                       "“Never again,” they said."])
+    assert not plain_cuts(["It rained."])  # one sentence: nothing was cut
+    assert not plain_cuts(["Songs, poems, etc.", "Much better songs."])  # an abbreviation for nupunkt
+    assert not plain_cuts(["Mr. Smith came home.", "He slept."])  # a period inside a sentence
+    assert not plain_cuts(["It was 5 p.m.", "He slept."])
+    assert not plain_cuts(["It rained.", "and then it stopped."])  # no capital after the cut
+    assert not plain_cuts(["Is it? Yes.", "No."])  # a question mark inside
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("abcXY 19%.!?\"'”)(“")), max_size=80))
+def test_plain_end_finds_the_match_of_a_whole_search(piece):
+    whole = _PLAIN_END.search(piece)
+    found = plain_end(piece)
+    assert (found and (found.span(), found.group(1))) == (whole and (whole.span(), whole.group(1)))
+
+
+def test_plain_end_reaches_a_word_longer_than_the_tail():
+    piece = "It was " + "a" + "b" * 40 + "."
+    assert plain_end(piece).group(1) == "a" + "b" * 40
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("ab 19.!?…\n\u2028。")), max_size=40))
 def test_inner_boundary_is_a_point_outside_a_number_or_another_end_mark(text):
     old_form = re.compile(r"(?<!\d)\.|\.(?!\d)|[!?…\n\r\u2028\u2029。！？‼⁇⁈⁉]")
     assert [m.span() for m in _INNER_BOUNDARY.finditer(text)] == [m.span() for m in old_form.finditer(text)]
-
-
-def test_white_space_is_every_character_str_isspace_takes():
-    assert set(WHITE_SPACE) == {c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()}

@@ -21,8 +21,9 @@ from collections import Counter
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 import wordfreq
+
+from flows.stages.trees import Forest
 
 MODEL_PATH = Path(__file__).with_name("boilerplate_model.json")
 STOP_LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl", "sv", "pl", "ru")
@@ -165,33 +166,6 @@ def _context(first: list[float]) -> list[list[float]]:
                      math.log1p(min(nearest[i], 9)),
                      (i - start) / n if sure else -1.0, (end - i) / n if sure else -1.0])
     return rows
-
-
-class Forest:
-    """A gradient-boosted tree ensemble (binary, log-loss) as flat arrays: one row per tree,
-    one column per node; a node goes left when its feature is at most its threshold."""
-
-    def __init__(self, spec: dict) -> None:
-        self.baseline = float(spec["baseline"])
-        self.feature = np.asarray(spec["feature"], dtype=np.int64)
-        self.threshold = np.asarray(spec["threshold"], dtype=np.float64)
-        self.left = np.asarray(spec["left"], dtype=np.int64)
-        self.right = np.asarray(spec["right"], dtype=np.int64)
-        self.leaf = np.asarray(spec["leaf"], dtype=bool)
-        self.value = np.asarray(spec["value"], dtype=np.float64)
-        self.depth = int(spec["depth"])
-
-    def probabilities(self, rows: list[list[float]]) -> np.ndarray:
-        x = np.asarray(rows, dtype=np.float64)
-        trees = np.arange(self.feature.shape[0])[:, None]
-        lines = np.arange(x.shape[0])[None, :]
-        node = np.zeros((self.feature.shape[0], x.shape[0]), dtype=np.int64)
-        for _ in range(self.depth):
-            go_left = x[lines, self.feature[trees, node]] <= self.threshold[trees, node]
-            step = np.where(go_left, self.left[trees, node], self.right[trees, node])
-            node = np.where(self.leaf[trees, node], node, step)
-        raw = self.baseline + self.value[trees, node].sum(axis=0)
-        return 1.0 / (1.0 + np.exp(-np.clip(raw, -30.0, 30.0)))
 
 
 @cache

@@ -12,12 +12,15 @@ The default detector is fastText's compressed language-identification model (lid
 fasttext-predict: on the same labelled texts it is more accurate than langdetect and much
 faster on sentences (python benchmarks/language_eval.py), and it draws nothing at random.
 langdetect, which the project was commissioned with, is the other choice ([language] detector,
-or `--lang-detector`): seeded in every process, with the same inheritance rules.
+or `--lang-detector`): seeded in every process, with the same inheritance rules. A short text
+fastText is unsure of is settled among its best candidates by how common its words are in
+each (wordfreq; rules.toml [language] rerank_*).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import re
 from functools import cache
 from pathlib import Path
@@ -90,9 +93,43 @@ def detect(text: str, max_chars: int = 0) -> Lang:
         except no_features:  # nothing it can read (digits and symbols only)
             return NO_LANGUAGE
         return Lang(_LANGDETECT_CODES.get(best.lang, best.lang), round(min(float(best.prob), 1.0), 6))
-    (label,), (prob,) = _model().predict(line, k=1)
+    labels, probs = _model().predict(line, k=settings["rerank_candidates"])
+    best = 0
+    if probs[0] < settings["rerank_below"]:
+        words = _LETTER_WORD.findall(line.casefold())
+        if 0 < len(words) <= settings["rerank_max_words"]:
+            best = _rerank_by_words(words, [label[_LABEL_PREFIX:] for label in labels], probs, settings["word_weight"])
     # The softmax can come out a hair above 1.
-    return Lang(label[_LABEL_PREFIX:], round(min(float(prob), 1.0), 6))
+    return Lang(labels[best][_LABEL_PREFIX:], round(min(float(probs[best]), 1.0), 6))
+
+
+_LETTER_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+
+
+@cache
+def _word_zipf(code: str) -> dict[str, float]:
+    """The Zipf frequency (log10 of uses per billion words) of the [language] rerank_words
+    most common words of language `code` (wordfreq); empty for a language wordfreq lacks."""
+    if code not in wordfreq.available_languages():
+        return {}
+    wanted, zipf = rules()["language"]["rerank_words"], {}
+    # wordfreq's list holds words in buckets of a hundredth of a Zipf step, most common first.
+    for bucket, words in enumerate(wordfreq.get_frequency_list(code)):
+        zipf.update((word, 9.0 - bucket / 100) for word in words)
+        if len(zipf) >= wanted:
+            break
+    return zipf
+
+
+def _rerank_by_words(words: list[str], codes: list[str], probs, weight: float) -> int:
+    """Index of the candidate language with the best log probability plus `weight` times the
+    mean Zipf frequency of the text's words in that language: a short text fastText is unsure
+    of ("Take care." 74% Italian) is usually made of common words of its own language."""
+    scores = []
+    for code, prob in zip(codes, probs):
+        known = _word_zipf(code)
+        scores.append(math.log(max(float(prob), 1e-6)) + weight * sum(known.get(w, 0.0) for w in words) / len(words))
+    return max(range(len(codes)), key=lambda i: (scores[i], -i))
 
 
 @cache

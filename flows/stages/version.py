@@ -43,6 +43,8 @@ def version_of(folder: Path, rules: dict | None = None) -> str:
     digest = hashlib.sha256()
     for path in sorted(folder.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + code_digest(path.read_text(encoding="utf-8")).encode() + b"\0")
+    for path in sorted(folder.glob("*_model.json")):  # the classifiers' trees shape rows as code does
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     if rules is None:
         rules = tomllib.loads((folder / "rules.toml").read_text(encoding="utf-8"))  # values, not comments
     digest.update(json.dumps(rules, sort_keys=True, default=str).encode())
