@@ -181,19 +181,23 @@ def sql(query: str, wh: warehouse.Warehouse, fmt: str, at: str | None, output: P
     """
     try:
         snapshot = _resolve_at(wh, at)
-        with wh.connect(read_only=True) as con:
-            if warning := migrate.outdated(con):
-                click.echo(warning, err=True)
+        # The latest snapshot's columns are what `corpus run` upgrades; an earlier one keeps its own.
+        warn = _warn_if_outdated if snapshot is None else None
         if output is not None:
-            written = warehouse.query_to_file(wh, query, output, snapshot)
+            written = warehouse.query_to_file(wh, query, output, snapshot, on_open=warn)
             click.echo(f"wrote {written} rows to {output}")
             return
-        columns, rows = warehouse.query(wh, query, snapshot)
+        columns, rows = warehouse.query(wh, query, snapshot, on_open=warn)
     except warehouse.WarehouseError as exc:
         fail(str(exc))
     except Exception as exc:  # duckdb's errors carry a clear message of their own
         fail(f"SQL failed: {exc}")
     emit(columns, rows, fmt)
+
+
+def _warn_if_outdated(con) -> None:
+    if message := migrate.outdated(con):
+        click.echo(message, err=True)
 
 
 def _resolve_at(wh: warehouse.Warehouse, at: str | None) -> int | None:

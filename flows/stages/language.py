@@ -124,7 +124,7 @@ def _word_zipf(code: str) -> dict[str, float]:
 def _rerank_by_words(words: list[str], codes: list[str], probs, weight: float) -> int:
     """Index of the candidate language with the best log probability plus `weight` times the
     mean Zipf frequency of the text's words in that language: a short text fastText is unsure
-    of ("Take care." 74% Italian) is usually made of common words of its own language."""
+    of (fastText calls "Take care." Italian) is usually made of common words of its own language."""
     scores = []
     for code, prob in zip(codes, probs):
         known = _word_zipf(code)

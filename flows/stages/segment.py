@@ -164,6 +164,8 @@ _CLOSERS = "\"'”’»)]"
 _OPENERS = "\"'“‘«(["
 _JOINERS = re.compile(r"[—–/]")
 _WINDOW = 200  # characters: longer than any word the features look at
+# Positions in `boundary_features` that the rules after the trees read.
+_ABBREVIATION, _NEXT_LETTER, _CLOSES_BRACKET = 6, 20, 21
 _CLASSES = {".": 1, "!": 2, "?": 3, "…": 4, ":": 5, ";": 6, ",": 7, '"': 8, "'": 8, "”": 9, "’": 9, "»": 9,
             ")": 10, "]": 10, "-": 11, "—": 11, "–": 11}
 _PRONOUN_I = frozenset({"i", "i'm", "i've", "i'll", "i'd", "i’m", "i’ve", "i’ll", "i’d"})
@@ -270,7 +272,8 @@ def _continues(features: list[float]) -> bool:
     contradictions") or a known abbreviation ("society—i.e. socialism"): UD English has too
     few of either for the trees to learn it, and the rule costs nothing on its dev sets
     (benchmarks/sbd.py)."""
-    return (bool(features[21]) or bool(features[6])) and features[20] == char_class("a")
+    after_mark = bool(features[_CLOSES_BRACKET]) or bool(features[_ABBREVIATION])
+    return after_mark and features[_NEXT_LETTER] == char_class("a")
 
 
 @cache

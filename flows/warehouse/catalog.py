@@ -13,7 +13,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -406,7 +406,7 @@ def diff(wh: Warehouse, old: int, new: int) -> dict[str, list[tuple]]:
 _EXPLAIN_ANALYZE = re.compile(r"\s*EXPLAIN\s+ANALY[SZ]E\b", re.IGNORECASE)
 
 
-def check_read_only(sql: str) -> None:
+def check_read_only(sql: str) -> list[duckdb.Statement]:
     """Refuse SQL with any statement but a query (SELECT, FROM, WITH, VALUES, DESCRIBE, SHOW,
     SUMMARIZE, PRAGMA of a value, EXPLAIN): the lake is attached read-only, but ATTACH, USE,
     SET, COPY, LOAD or CALL could reach its files another way. DuckDB's own parser says what
@@ -426,12 +426,17 @@ def check_read_only(sql: str) -> None:
                 f"only queries run on the warehouse, which is read-only here; refused a {kind.name} "
                 f"statement: {' '.join(statement.query.split())[:80]!r} (to save results, use "
                 "--output FILE.csv|.parquet|.json, or --format csv > FILE)")
+    return statements
 
 
-def query(wh: Warehouse, sql: str, snapshot: int | None = None) -> tuple[list[str], list[tuple]]:
-    """Run read-only SQL (`check_read_only`) with the tables visible by name; (column names, rows)."""
+def query(wh: Warehouse, sql: str, snapshot: int | None = None,
+          on_open: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> tuple[list[str], list[tuple]]:
+    """Run read-only SQL (`check_read_only`) with the tables visible by name; (column names,
+    rows). `on_open` first sees the connection (to warn about the warehouse, say)."""
     check_read_only(sql)
     with wh.connect(read_only=True, snapshot=snapshot) as con:
+        if on_open:
+            on_open(con)
         cursor = con.execute(sql)
         if cursor.description is None:
             return [], []
@@ -442,11 +447,11 @@ _OUTPUT_FORMATS = {".csv": "FORMAT csv, HEADER true", ".parquet": "FORMAT parque
                    ".json": "FORMAT json, ARRAY true", ".jsonl": "FORMAT json"}
 
 
-def query_to_file(wh: Warehouse, sql: str, output: Path, snapshot: int | None = None) -> int:
+def query_to_file(wh: Warehouse, sql: str, output: Path, snapshot: int | None = None,
+                  on_open: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> int:
     """Write the result of one read-only query to `output` (its suffix gives the format), which
-    must lie outside the warehouse; the number of rows written."""
-    check_read_only(sql)
-    if len(duckdb.extract_statements(sql)) != 1:
+    must lie outside the warehouse; the number of rows written. `on_open` as for `query`."""
+    if len(check_read_only(sql)) != 1:
         raise WarehouseError("--output takes one query")
     options = _OUTPUT_FORMATS.get(output.suffix.lower())
     if options is None:
@@ -455,6 +460,8 @@ def query_to_file(wh: Warehouse, sql: str, output: Path, snapshot: int | None = 
     if target.is_relative_to(wh.root.resolve()) or target.is_relative_to(wh.data_path.resolve()):
         raise WarehouseError(f"{output}: inside the warehouse {wh.root}; write results elsewhere")
     with wh.connect(read_only=True, snapshot=snapshot) as con:
+        if on_open:
+            on_open(con)
         (rows,) = con.execute(f"COPY ({sql.strip().rstrip(';')}) TO {quote(str(target))} ({options})").fetchone()
     return rows
 

@@ -366,9 +366,15 @@ def index_connection(wh: Warehouse, at: int | None) -> tuple[duckdb.DuckDBPyConn
             check_snapshot(con, at)
         snapshot = latest if at is None else at
         path = index_path(wh, snapshot)
-        if path.exists() and _is_current(path):
-            _attach_index(con, path, read_only=True)
-            return con, snapshot
+        if path.exists():
+            try:
+                _attach_index(con, path, read_only=True)
+            except duckdb.Error:  # damaged: built again below
+                pass
+            else:
+                if _has_current_format(con):
+                    return con, snapshot
+                _detach_index(con)
         if snapshot == latest:
             build_index(wh, snapshot)
             _attach_index(con, path, read_only=True)
