@@ -6,8 +6,9 @@ For each page's scraped text (`innertext/`), scores with the folder's own `texts
 (macro and micro token precision, recall and F1 against the gold):
 keep-all (every line), the C4-style line rule (`baselines.py`), this pipeline's cleaning
 without the boilerplate classifier, and the pipeline as it runs. Sets: dragnet's `--split`
-(the classifier is fitted on `train`; report `test`) against article + comments and against
-the article alone, and all of cleaneval_dev against gold_plain. Also the cleaning stage's
+(the classifier is fitted on `train`; report `test`) against article + comments, the same for
+the pages of sites with no page in `train` (what a new site gets), and against the article
+alone; and all of cleaneval_dev against gold_plain. Also the cleaning stage's
 documents per second (one process, the pipeline as it runs, over the dragnet pages).
 """
 
@@ -19,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 from unittest import mock
+from urllib.parse import urlparse
+
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,11 +30,19 @@ from flows.stages import clean as clean_module  # noqa: E402
 from flows.stages.clean import clean  # noqa: E402
 
 
-def load(folder: Path, subset: str, split: str | None) -> list[dict]:
+def load(folder: Path, subset: str, split: str | None, unseen: bool = False) -> list[dict]:
     records = [json.loads(line) for line in (folder / subset / "index.jsonl").read_text().splitlines()]
     if split:
+        if unseen:  # sites (URL hosts) of no page of the other split; a page without a URL is its own site
+            others = {site_of(r) for r in records if r.get("dragnet_split") != split}
+            records = [r for r in records if site_of(r) not in others]
         records = [r for r in records if r.get("dragnet_split") == split]
     return records
+
+
+def site_of(record: dict) -> str:
+    """A page's site: its URL's host, or the page itself when the index has no URL."""
+    return urlparse(record["url"]).netloc.removeprefix("www.") if record.get("url") else "page " + record["id"]
 
 
 def read(folder: Path, subset: str, rel: str) -> str:
@@ -56,19 +67,21 @@ def main() -> None:
 
     systems = {"keep-all": lambda text: text, "c4-lines": c4_lines,
                "pipeline, no classifier": without_classifier, "pipeline": lambda text: clean(text).clean_text}
-    sets = [("dragnet " + args.split, "article + comments", "dragnet", args.split, lambda r, g: g),
-            ("dragnet " + args.split, "article only", "dragnet", args.split, lambda r, g: article_only(g, r)),
-            ("cleaneval_dev", "gold_plain", "cleaneval_dev", None, lambda r, g: g)]
+    sets = [("dragnet " + args.split, "article + comments", "dragnet", args.split, False, lambda r, g: g),
+            ("dragnet " + args.split + ", unseen sites", "article + comments", "dragnet", args.split, True,
+             lambda r, g: g),
+            ("dragnet " + args.split, "article only", "dragnet", args.split, False, lambda r, g: article_only(g, r)),
+            ("cleaneval_dev", "gold_plain", "cleaneval_dev", None, False, lambda r, g: g)]
     results, seconds, pages = [], 0.0, 0
-    for name, gold_name, subset, split, gold_of in sets:
-        records = load(args.folder, subset, split)
+    for name, gold_name, subset, split, unseen, gold_of in sets:
+        records = load(args.folder, subset, split, unseen)
         texts = [read(args.folder, subset, r["innertext"]) for r in records]
         golds = [gold_of(r, read(args.folder, subset, r["gold_plain"] if "gold_plain" in r else r["gold"]))
                  for r in records]
         for system, run in systems.items():
             started = time.perf_counter()
             outputs = [run(text) for text in texts]
-            if system == "pipeline" and subset == "dragnet" and gold_name == "article + comments":
+            if system == "pipeline" and subset == "dragnet" and gold_name == "article + comments" and not unseen:
                 seconds, pages = time.perf_counter() - started, len(texts)
             results.append({"set": name, "gold": gold_name, "system": system,
                             **{k: round(v, 4) if isinstance(v, float) else v

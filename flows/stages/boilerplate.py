@@ -4,10 +4,15 @@ Takes the non-blank lines of one document (as `clean` reads them); gives each li
 probability that it is content. Signals that carry across sites, as in jusText, Boilerpipe
 and the C4 rules: the line's length in words, its share of stop words (the most common words
 of ten languages), terminal punctuation, title-case and capitals, digits and separators, its
-position in the page, and its neighbourhood: runs of short lines (menus, link lists) and the
-lines around it. Two small gradient-boosted tree ensembles, the second reading the first's
-probabilities of the neighbours (context smoothing: a short line between two paragraphs is
-content, one inside a run of menu items is not). The trees are data (boilerplate_model.json),
+position in the page, its neighbourhood (runs of short lines: menus, link lists; the lines
+around it), and its words: a lexicon of how much more often each word is found in chrome
+lines than in content ones, counted over sites (only words found on many sites are in it, so
+"share", "archives" or "posted" count and a site's own name does not). Two gradient-boosted
+tree ensembles, the second reading the first's probabilities of the line, its neighbours and
+the page, with the line's own features (context smoothing: a short line between two
+paragraphs is content, one inside a run of menu items is not; a page whose lines all score
+low is not an article). The trees are data (boilerplate_model.json),
+
 fitted by `python benchmarks/train_boilerplate.py` on dragnet's train split; inference is a
 few NumPy operations over all trees and lines at once.
 """
@@ -18,6 +23,8 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
+
 from functools import cache
 from pathlib import Path
 
@@ -39,8 +46,8 @@ SHORT_WORDS = 4  # a line of at most this many words is "short" (menu items, lab
 WINDOW = 3  # lines either side that the context features read
 _HEAD_CHARS = 160  # the characters of a line its word shares are read from
 _SURE = 0.7  # a first probability this high marks a line of the page's content
-_LONG_LOG_WORDS = math.log1p(10)
-_REACH = 8  # lines over which the distance to the page's content is counted  # a line of ten words or more, ending a sentence, is prose
+_LONG_LOG_WORDS = math.log1p(10)  # a line of ten words or more, ending a sentence, is prose
+_REACH = 8  # lines over which the distance to the page's content is counted
 
 
 @cache
@@ -81,6 +88,30 @@ def _line_features(text: str) -> list[float]:
 N_LINE_FEATURES = 15
 
 
+def line_words(text: str) -> set[str]:
+    """The distinct lower-cased words of a line's head: what the lexicon is read with."""
+    return set(_WORD.findall(text[:_HEAD_CHARS].lower()))
+
+
+def _lexicon_features(lines: list[str], lexicon: Mapping[str, float]) -> list[list[float]]:
+    """Per line: the mean, lowest and highest lexicon score of its words found in the lexicon,
+    the share of its words that are, and the mean score of the lines around it."""
+    own = []
+    for text in lines:
+        words = line_words(text)
+        scores = [lexicon[w] for w in words if w in lexicon]
+        # fsum: a set's order changes from process to process, and a plain sum's last bit with it.
+        own.append([math.fsum(scores) / len(scores), min(scores), max(scores), len(scores) / len(words)]
+
+                   if scores else [0.0, 0.0, 0.0, 0.0])
+    n = len(own)
+    rows = []
+    for i in range(n):
+        window = [own[j][0] for j in range(max(0, i - WINDOW), min(n, i + WINDOW + 1)) if j != i]
+        rows.append([*own[i], sum(window) / len(window) if window else 0.0])
+    return rows
+
+
 def _span_and_distance(marked: list[int], n: int) -> tuple[int, int, list[int]]:
     """For the marked lines of a page of `n`: the first and last of them ((n, -1) if none), and
     every line's distance to the nearest one (at most _REACH; n when further)."""
@@ -91,9 +122,11 @@ def _span_and_distance(marked: list[int], n: int) -> tuple[int, int, list[int]]:
     return (marked[0], marked[-1], nearest) if marked else (n, -1, nearest)
 
 
-def features(lines: list[str]) -> list[list[float]]:
-    """The first model's features of every line: its own, its neighbours' summaries, its place."""
+def features(lines: list[str], lexicon: Mapping[str, float] | None = None) -> list[list[float]]:
+    """The first model's features of every line: its own, its neighbours' summaries, its place,
+    its words (`lexicon`: the model's unless given, as training gives each fold its own)."""
     own = [_line_features(text) for text in lines]
+    lexical = _lexicon_features(lines, model()["lexicon"] if lexicon is None else lexicon)
     short = [f[12] for f in own]
     n = len(lines)
     # The run of consecutive short lines each line belongs to (0 for a long line).
@@ -139,33 +172,39 @@ def features(lines: list[str]) -> list[list[float]]:
             math.log1p(sum(words[j] for j in wide)),
             sum(1 for j in wide if is_long[j]) / len(wide),
             min(copies[keys[i]] - 1, 3) / 3,
+            *lexical[i],
         ])
         before_words += words[i]
     return rows
 
 
-def _context(first: list[float]) -> list[list[float]]:
-    """The second model's features: a line's first probability, its neighbours', and where it
-    lies against the page's likely content (the span of lines the first model is sure of)."""
+def context_features(first: list[float], rows: list[list[float]]) -> list[list[float]]:
+    """The second model's features, from the first's probabilities and features (`rows`): a
+    line's first probability, its neighbours', where it lies against the page's likely content
+    (the span of lines the first model is sure of), the page as a whole (how much of it looks
+    like content, and its length), and the line's own features again."""
     n = len(first)
     sure = [i for i, q in enumerate(first) if q >= _SURE]
     start, end, nearest = _span_and_distance(sure, n)
+    page = [sum(first) / n, sum(1 for q in first if q >= 0.5) / n, math.log1p(n)]
 
     def p(j: int) -> float:
         return first[j] if 0 <= j < n else 0.5
 
-    rows = []
+    out = []
     for i in range(n):
         window = [first[j] for j in range(max(0, i - WINDOW), min(n, i + WINDOW + 1)) if j != i]
         wide = [first[j] for j in range(max(0, i - 3 * WINDOW), min(n, i + 3 * WINDOW + 1))]
-        rows.append([p(i), p(i - 1), p(i + 1), p(i - 2), p(i + 2),
+        out.append([p(i), p(i - 1), p(i + 1), p(i - 2), p(i + 2),
                      sum(window) / len(window) if window else 0.5,
                      max(window) if window else 0.5, min(window) if window else 0.5,
                      sum(wide) / len(wide),
                      1.0 if start <= i <= end else 0.0,
                      math.log1p(min(nearest[i], 9)),
-                     (i - start) / n if sure else -1.0, (end - i) / n if sure else -1.0])
-    return rows
+                     (i - start) / n if sure else -1.0, (end - i) / n if sure else -1.0,
+                     *page, *rows[i][:N_LINE_FEATURES]])
+    return out
+
 
 
 @cache
@@ -183,8 +222,10 @@ def content_probabilities(lines: list[str], forests: tuple[Forest, Forest] | Non
     if not lines:
         return []
     first_forest, context_forest = forests or _forests()
-    first = [float(p) for p in first_forest.probabilities(features(lines))]
-    return [round(float(p), 4) for p in context_forest.probabilities(_context(first))]
+    rows = features(lines)
+    first = [float(p) for p in first_forest.probabilities(rows)]
+    return [round(float(p), 4) for p in context_forest.probabilities(context_features(first, rows))]
+
 
 
 def threshold() -> float:

@@ -190,16 +190,14 @@ def _remove_boilerplate(doc: _Document) -> None:
     short = sum(1 for ln in doc.kept() if ln.section == "body" and len(ln.text.split()) <= boilerplate.SHORT_WORDS)
     if short < spec["min_short_lines"]:
         return  # no menus or link lists left to find: the rules took the page's chrome
+    scores = boilerplate.content_probabilities([ln.text for ln in doc.lines])
+    if max(scores) < spec["page_min_content"]:
+        return  # not a page with an article (a listing, a directory): the model knows articles
     cut = boilerplate.threshold()
-    for line, score in zip(doc.lines, boilerplate.content_probabilities([ln.text for ln in doc.lines])):
-        if line.rule is None and line.section == "body" and score < cut and not _is_prose(line.text, spec):
+    for line, score in zip(doc.lines, scores):
+        if line.rule is None and line.section == "body" and score < cut:
             line.rule, line.score = "boilerplate.line", score
 
-
-def _is_prose(text: str, spec: dict) -> bool:
-    """A line of several sentence-like words that ends a sentence: kept whatever its score, as
-    losing real text costs a researcher more than keeping a teaser or a notice."""
-    return len(text.split()) >= spec["prose_min_words"] and bool(_SENTENCE_END.search(text))
 
 
 def _is_title_like(text: str, max_chars: int) -> bool:
