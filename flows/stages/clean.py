@@ -199,7 +199,6 @@ def _remove_boilerplate(doc: _Document) -> None:
             line.rule, line.score = "boilerplate.line", score
 
 
-
 def _is_title_like(text: str, max_chars: int) -> bool:
     return len(text) <= max_chars and not _SENTENCE_END.search(text)
 
