@@ -22,7 +22,6 @@ from pathlib import Path
 from unittest import mock
 from urllib.parse import urlparse
 
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 

@@ -11,7 +11,6 @@ Two gradient-boosted tree ensembles (scikit-learn's HistGradientBoostingClassifi
 seed) are fitted: the first on each line's own, neighbourhood and word features, the second
 on the first's out-of-fold probabilities of the line, its neighbours and the page, with the
 line's own features. Lines are weighted
-
 by their tokens and every page weighs the same, as in the macro token F1 the benchmark
 reports. Folds hold whole sites, so every out-of-fold figure is one for sites the model (and
 the lexicon) never saw. The threshold is the highest at which every fold's macro token
@@ -32,7 +31,6 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
-
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
@@ -44,7 +42,6 @@ from benchmarks.boilerplate import site_of  # noqa: E402
 from flows.stages import boilerplate  # noqa: E402
 from flows.stages.trees import Forest  # noqa: E402
 from flows.stages.clean import read_lines  # noqa: E402
-
 from flows.stages.rules import rules  # noqa: E402
 
 TOKEN = re.compile(r"\w+")
@@ -98,8 +95,11 @@ def pages(folder: Path, split: str) -> list[dict]:
     return chosen
 
 
-def fold_of(page: dict) -> int:
-    return zlib.crc32(page["site"].encode("utf-8")) % FOLDS
+def folds(pages: list[dict]) -> list[tuple[list[int], list[int]]]:
+    """Each fold's pages and the other folds' pages, as indices; a site is in one fold only."""
+    fold_of = [zlib.crc32(page["site"].encode("utf-8")) % FOLDS for page in pages]
+    return [([i for i, f in enumerate(fold_of) if f == fold], [i for i, f in enumerate(fold_of) if f != fold])
+            for fold in range(FOLDS)]
 
 
 def lexicon(pages: list[dict]) -> dict[str, float]:
@@ -160,10 +160,9 @@ def fit_pages(pages: list[dict], rows: list[list[list[float]]], chosen) -> dict:
 def out_of_fold(pages: list[dict], rows: list[list[list[float]]]) -> list[list[float]]:
     """Every page's probabilities from an ensemble fitted on the pages of the other folds."""
     probs: list[list[float]] = [[] for _ in pages]
-    folds = [fold_of(page) for page in pages]
-    for fold in range(FOLDS):
-        forest = Forest(fit_pages(pages, rows, [i for i in range(len(pages)) if folds[i] != fold]))
-        for i in (i for i in range(len(pages)) if folds[i] == fold):
+    for held_out, rest in folds(pages):
+        forest = Forest(fit_pages(pages, rows, rest))
+        for i in held_out:
             probs[i] = [float(p) for p in forest.probabilities(rows[i])]
     return probs
 
@@ -171,10 +170,9 @@ def out_of_fold(pages: list[dict], rows: list[list[list[float]]]) -> list[list[f
 def out_of_fold_features(pages: list[dict]) -> list[list[list[float]]]:
     """Every page's features with the lexicon of the other folds' pages, as unseen sites get."""
     rows: list[list[list[float]]] = [[] for _ in pages]
-    folds = [fold_of(page) for page in pages]
-    for fold in range(FOLDS):
-        words = lexicon([page for i, page in enumerate(pages) if folds[i] != fold])
-        for i in (i for i in range(len(pages)) if folds[i] == fold):
+    for held_out, rest in folds(pages):
+        words = lexicon([pages[i] for i in rest])
+        for i in held_out:
             rows[i] = boilerplate.features(pages[i]["lines"], words)
     return rows
 
@@ -233,18 +231,17 @@ def fit_model(folder: Path) -> dict:
     feats = out_of_fold_features(train)
     first_spec = fit_pages(train, feats, everything)
     context = [boilerplate.context_features(probs, rows) for probs, rows in zip(out_of_fold(train, feats), feats)]
-
     context_spec = fit_pages(train, context, everything)
     # The threshold from out-of-fold probabilities of both stages, as unseen pages would give.
     probs = out_of_fold(train, context)
     labels = np.asarray([l for p in train for l in p["labels"]], dtype=float)
-    folds = [[i for i, page in enumerate(train) if fold_of(page) == fold] for fold in range(FOLDS)]
+    held_outs = [held_out for held_out, _ in folds(train)]
 
     def worst_fold_recall(t: float) -> float:
-        return min(macro_f1([train[i] for i in fold], [probs[i] for i in fold], t)[1] for fold in folds)
+        return min(macro_f1([train[i] for i in fold], [probs[i] for i in fold], t)[1] for fold in held_outs)
+
 
     threshold = next(float(t) for t in np.round(np.arange(0.9, 0.04, -0.01), 2) if worst_fold_recall(t) >= MIN_RECALL)
-
     best = (threshold, *macro_f1(train, probs, threshold))
     return {
         "about": "Gradient-boosted trees of flows/stages/boilerplate.py, fitted by "
@@ -254,10 +251,8 @@ def fit_model(folder: Path) -> dict:
         "threshold": round(best[0], 3),
         "cross_validated_macro_f1": round(best[1], 4), "cross_validated_macro_recall": round(best[2], 4),
         "cross_validated_worst_fold_recall": round(worst_fold_recall(threshold), 4),
-
         "lines": first_spec, "context": context_spec, "lexicon": lexicon(train),
     }
-
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ tree ensembles, the second reading the first's probabilities of the line, its ne
 the page, with the line's own features (context smoothing: a short line between two
 paragraphs is content, one inside a run of menu items is not; a page whose lines all score
 low is not an article). The trees are data (boilerplate_model.json),
-
 fitted by `python benchmarks/train_boilerplate.py` on dragnet's train split; inference is a
 few NumPy operations over all trees and lines at once.
 """
@@ -24,7 +23,6 @@ import math
 import re
 from collections import Counter
 from collections.abc import Mapping
-
 from functools import cache
 from pathlib import Path
 
@@ -102,7 +100,6 @@ def _lexicon_features(lines: list[str], lexicon: Mapping[str, float]) -> list[li
         scores = [lexicon[w] for w in words if w in lexicon]
         # fsum: a set's order changes from process to process, and a plain sum's last bit with it.
         own.append([math.fsum(scores) / len(scores), min(scores), max(scores), len(scores) / len(words)]
-
                    if scores else [0.0, 0.0, 0.0, 0.0])
     n = len(own)
     rows = []
@@ -206,7 +203,6 @@ def context_features(first: list[float], rows: list[list[float]]) -> list[list[f
     return out
 
 
-
 @cache
 def model() -> dict:
     return json.loads(MODEL_PATH.read_text(encoding="utf-8"))
@@ -225,7 +221,6 @@ def content_probabilities(lines: list[str], forests: tuple[Forest, Forest] | Non
     rows = features(lines)
     first = [float(p) for p in first_forest.probabilities(rows)]
     return [round(float(p), 4) for p in context_forest.probabilities(context_features(first, rows))]
-
 
 
 def threshold() -> float:
